@@ -1,0 +1,1 @@
+//! Loom model-checking suite for shardcast (see README.md).

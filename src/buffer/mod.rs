@@ -1,0 +1,587 @@
+//! The concurrent buffer: shardcast's core.
+//!
+//! # State
+//!
+//! ```text
+//! store.digests : ShardedMap<Digest, Slot>      Slot = Cached { message, refs } | Waiting([WaiterSlot])
+//! peers.deques  : ShardedMap<Peer, Arc<Mutex<PeerDeque>>>   PeerDeque = { retired, digests (ordered set) }
+//! peers.primary : SwapCell<PeerSet>              (ArcSwap in production)
+//! peers.update  : Mutex<()>                      serialises peer-set updates
+//! ```
+//!
+//! A message is stored once, in its digest's slot; `refs` counts the live deques that hold the
+//! digest. Each primary peer's deque holds its `deque_size` most recent digests.
+//!
+//! # Invariants (checked by [`Buffer::check_invariants`])
+//!
+//! 1. For every cached digest, `refs` equals the number of live deques holding it and is >= 1
+//!    once every operation has finished. Every digest in a live deque is cached.
+//! 2. A digest appears at most once per deque; a deque never holds more than `deque_size`.
+//! 3. After `update_primary(S)` returns, no live deque belongs to a peer outside `S`, and no
+//!    insert that starts afterwards caches for such a peer.
+//! 4. `subscribe(d)` resolves if `d` was cached when it registered, or on the first insert attempt
+//!    of `d` (eligible or not) that starts after it registered. No lost wake-up.
+//! 5. Dropping an unresolved subscription removes its registration at once; the last one for `d`
+//!    removes the `Waiting` slot (the `waiters` gauge drops without any sweep).
+//! 6. Memory: cached messages <= |primary| x `deque_size`, whatever peers send; `Waiting` slots
+//!    hold only live subscriptions.
+//!
+//! # Lock order
+//!
+//! `peers` shard -> deque mutex -> `digests` shard -> waiter slot (a leaf). The `update` mutex
+//! comes before all of them, and the primary set is read lock-free (inside any of them).
+//!
+//! - Maps are used only through closures ([`crate::sync::ShardedMap`]), so no shard guard
+//!   outlives a call, crosses an `.await`, or is alive while a deque lock is taken: the deque's
+//!   `Arc` is cloned out of the map first.
+//! - Waiters are taken out of their slot inside the critical section and woken after every lock
+//!   is released ([`store::Wakeups`]).
+//! - `Message::digest` runs before any lock. The only user code run under a lock is
+//!   `Message::clone` (a `get`, or a cached copy for woken waiters) and the peer type's
+//!   `Clone`/`Hash`/`Eq`; messages freed by an eviction are dropped after the locks are released.
+//!   None of these may call back into the buffer.
+//!
+//! # The races and their orderings
+//!
+//! - **subscribe vs insert**: "is it cached?" and "register" are one critical section on the
+//!   digest's entry; an eligible insert turns `Waiting` into `Cached` and takes the waiters in
+//!   one critical section; an ineligible one removes the `Waiting` slot and serves it.
+//! - **last release vs insert from another peer**: decrement, check and removal are one
+//!   critical section on the digest's entry, so a concurrent insert either revives the slot
+//!   before (and the release only decrements) or recreates it after.
+//! - **peer-set swap vs insert from a removed peer**: the update stores the new set, then scans;
+//!   deque creation re-reads the set under the `peers` shard write lock; a deque removed by an
+//!   update is marked `retired` under its lock, and a retired deque caches nothing.
+//! - **dropped subscriber vs insert**: `Drop` removes its own registration by identity in one
+//!   critical section; an insert that took it first sees it cancelled and counts it dropped.
+
+mod peers;
+mod store;
+mod waiter;
+
+pub use waiter::Subscription;
+
+use crate::config::{Config, ConfigError};
+use crate::message::Message;
+use crate::metrics::{Eviction, Metrics};
+use crate::sync::{Arc, Op, ShardedMap};
+use metrics::Counter;
+use peers::{PeerSet, Peers, Push};
+use std::fmt::{self, Debug};
+use std::hash::Hash;
+use std::sync::atomic::Ordering;
+use store::{Registration, Store};
+use thiserror::Error;
+
+/// What an insert did with a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Insert {
+    /// The digest is new in the peer's deque (it may have been cached already through another
+    /// peer: the message is stored once). The oldest digest may have been evicted.
+    Inserted,
+    /// The peer's deque already held the digest: it became the peer's newest.
+    Duplicate,
+    /// The peer may not cache (not in the latest primary set): nothing was stored.
+    Ineligible,
+}
+
+/// A snapshot of the buffer's size. Each field is exact when no operation is in flight.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Stats {
+    /// Messages resident in the cache (each stored once, however many peers hold it).
+    pub cached: usize,
+    /// Peers holding a deque (at most the primary set).
+    pub peers: usize,
+    /// Size of the latest primary set.
+    pub primary: usize,
+    /// Digests with at least one live subscription (the `waiters` gauge).
+    pub waiting_digests: usize,
+    /// Live (unresolved, not dropped) subscriptions.
+    pub subscriptions: usize,
+}
+
+/// Why [`Buffer::try_subscribe`] refused a subscription.
+#[derive(Clone, Copy, Debug, Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SubscribeError {
+    /// The configured limit of live subscriptions is reached.
+    #[error("subscription limit of {limit} live subscriptions reached")]
+    Full {
+        /// The configured limit.
+        limit: usize,
+    },
+}
+
+/// A concurrent cache of messages from the primary peers of a network, with subscriptions.
+///
+/// Share it between tasks and threads behind an [`Arc`](std::sync::Arc); every method takes
+/// `&self`, none blocks on another caller for longer than a short critical section, and none is
+/// `async`. See the [module docs](self) for the state, the invariants and the lock order.
+pub struct Buffer<P, M: Message> {
+    store: Arc<Store<M>>,
+    peers: Peers<P, M::Digest>,
+    deque_size: usize,
+    /// Per-sender `peer_total` handles, when enabled.
+    peer_counters: Option<ShardedMap<P, Counter>>,
+}
+
+impl<P, M> Buffer<P, M>
+where
+    P: Clone + Eq + Ord + Hash + Debug + Send + Sync + 'static,
+    M: Message,
+{
+    /// Builds an empty buffer. Its primary set is empty, so nothing is cached before the first
+    /// [`update_primary`](Self::update_primary).
+    ///
+    /// Metric handles are registered here, with the recorder installed at this moment.
+    pub fn new(config: Config) -> Result<Self, ConfigError> {
+        config.validate()?;
+        let metrics = Metrics::new(config.metrics_prefix());
+        Ok(Self {
+            store: Arc::new(Store::new(
+                config.shards(),
+                metrics,
+                config.max_subscriptions(),
+            )),
+            peers: Peers::new(config.shards()),
+            deque_size: config.deque_size(),
+            peer_counters: config
+                .peer_metrics()
+                .then(|| ShardedMap::new(config.shards())),
+        })
+    }
+
+    /// Offers `message`, sent by `peer`, to the buffer.
+    ///
+    /// In order: the digest is computed; every subscriber waiting for it is served (whatever
+    /// follows); if `peer` is not in the latest primary set nothing is stored
+    /// ([`Insert::Ineligible`]); if `peer`'s deque already holds the digest it becomes the newest
+    /// ([`Insert::Duplicate`], the stored copy is kept); otherwise the digest becomes `peer`'s
+    /// newest, the message is stored unless another peer's deque already holds it, and `peer`'s
+    /// oldest digest beyond `deque_size` is evicted (its message too, once no deque holds it).
+    ///
+    /// Counts no receive metric: use [`receive`](Self::receive) for messages from the network.
+    pub fn insert(&self, peer: P, message: M) -> Insert {
+        let digest = message.digest();
+        self.insert_digest(&peer, digest, message)
+    }
+
+    /// [`insert`](Self::insert) for a message that arrived from the network: also counts
+    /// `peer_total{sequencer}` (when enabled) and `receive_total{status}` (`Success` when
+    /// inserted, `Dropped` when a duplicate or from an ineligible peer).
+    pub fn receive(&self, peer: P, message: M) -> Insert {
+        let digest = message.digest();
+        self.count_peer(&peer);
+        let result = self.insert_digest(&peer, digest, message);
+        let metrics = &self.store.metrics;
+        match result {
+            Insert::Inserted => metrics.receive_success.increment(1),
+            Insert::Duplicate | Insert::Ineligible => metrics.receive_dropped.increment(1),
+        }
+        result
+    }
+
+    /// Counts a frame from the network that could not be decoded (`receive_total{Invalid}`).
+    pub fn record_invalid(&self) {
+        self.store.metrics.receive_invalid.increment(1);
+    }
+
+    fn insert_digest(&self, peer: &P, digest: M::Digest, message: M) -> Insert {
+        let Some(deque) = self.peers.deque(peer) else {
+            self.store.serve(digest, message);
+            return Insert::Ineligible;
+        };
+        let mut guard = deque.lock();
+        if guard.is_retired() {
+            // Removed by a peer-set update after we fetched it: that update linearises first.
+            drop(guard);
+            self.store.serve(digest, message);
+            return Insert::Ineligible;
+        }
+        match guard.push(digest, self.deque_size) {
+            // The deque holds the digest, so it is cached and has no waiters to serve.
+            Push::Duplicate => Insert::Duplicate,
+            Push::Added { evicted } => {
+                let wakeups = self.store.acquire(digest, message);
+                let freed = evicted.and_then(|old| self.store.release(old, Eviction::Overflow));
+                drop(guard);
+                drop(freed);
+                wakeups.wake(&self.store.metrics);
+                Insert::Inserted
+            }
+        }
+    }
+
+    fn count_peer(&self, peer: &P) {
+        let Some(counters) = &self.peer_counters else {
+            return;
+        };
+        if counters.read(peer, |c| c.increment(1)).is_some() {
+            return;
+        }
+        // First message from this sender: register its series outside any lock.
+        let counter = self.store.metrics.peer_counter(format!("{peer:?}"));
+        counter.increment(1);
+        counters.update(peer.clone(), |entry| match entry {
+            Some(_) => (Op::Keep, ()),
+            None => (Op::Insert(counter), ()),
+        });
+    }
+
+    /// A clone of the cached message with this digest, if any. Does not change recency.
+    /// Counts `get_total{Success|Failure}`.
+    pub fn get(&self, digest: &M::Digest) -> Option<M> {
+        self.store.get(digest)
+    }
+
+    /// Subscribes to `digest`: the future resolves at once when it is cached, and otherwise on
+    /// the first insert attempt of it that starts after this call. See [`Subscription`].
+    ///
+    /// Ignores [`Config::with_max_subscriptions`]: use [`try_subscribe`](Self::try_subscribe)
+    /// where the digests come from untrusted input.
+    pub fn subscribe(&self, digest: M::Digest) -> Subscription<M> {
+        let registration = self.store.register(digest, false);
+        self.store
+            .subscription(digest, registration)
+            .expect("an unlimited registration always succeeds")
+    }
+
+    /// Like [`subscribe`](Self::subscribe), but refuses to register a new live subscription
+    /// beyond the configured limit. A digest that is already cached always succeeds.
+    pub fn try_subscribe(&self, digest: M::Digest) -> Result<Subscription<M>, SubscribeError> {
+        let registration = self.store.register(digest, true);
+        let full = matches!(registration, Registration::Full);
+        self.store
+            .subscription(digest, registration)
+            .ok_or_else(|| {
+                debug_assert!(full);
+                SubscribeError::Full {
+                    limit: self.store.max_subscriptions().unwrap_or(usize::MAX),
+                }
+            })
+    }
+
+    /// Replaces the primary set: only its peers may cache from now on. Deques of peers that
+    /// left it are dropped, and their messages are evicted unless a remaining peer's deque
+    /// holds them. Peers that stay keep their deques; a peer that comes back starts empty.
+    ///
+    /// Concurrent updates are serialised; when they return, the last one to start is in force.
+    pub fn update_primary(&self, peers: impl IntoIterator<Item = P>) {
+        let set: PeerSet<P> = peers.into_iter().collect();
+        self.peers.replace(set, |digest| {
+            drop(self.store.release(digest, Eviction::PeerLeft));
+        });
+    }
+
+    /// Whether `peer` is in the latest primary set.
+    pub fn is_primary(&self, peer: &P) -> bool {
+        self.peers.is_primary(peer)
+    }
+
+    /// Whether a message with this digest is cached (no clone, no metric).
+    pub fn contains(&self, digest: &M::Digest) -> bool {
+        self.store
+            .digests
+            .read(digest, |slot| matches!(slot, store::Slot::Cached { .. }))
+            .unwrap_or(false)
+    }
+
+    /// The digests `peer`'s deque holds, newest first, or `None` when it has no deque.
+    pub fn peer_digests(&self, peer: &P) -> Option<Vec<M::Digest>> {
+        let deque = self.peers.deques.read(peer, Arc::clone)?;
+        let guard = deque.lock();
+        Some(guard.newest_first().copied().collect())
+    }
+
+    /// Most digests cached per primary peer.
+    pub fn deque_size(&self) -> usize {
+        self.deque_size
+    }
+
+    /// The buffer's current size.
+    pub fn stats(&self) -> Stats {
+        let counts = &self.store.counts;
+        Stats {
+            cached: counts.cached.load(Ordering::Relaxed),
+            peers: self.peers.live.load(Ordering::Relaxed),
+            primary: self.peers.primary.with(|set| set.len()),
+            waiting_digests: counts.waiting_digests.load(Ordering::Relaxed),
+            subscriptions: counts.subscriptions.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Checks every invariant of the [module docs](self) and that [`stats`](Self::stats) agrees
+    /// with the state; panics with a description of the first broken one.
+    ///
+    /// Meaningful only when no other operation is in flight (a concurrent insert may be between
+    /// two of its steps). Walks the whole state: for tests, not for hot paths.
+    #[cfg(any(test, loom, feature = "test-util"))]
+    pub fn check_invariants(&self) {
+        use std::collections::HashMap;
+
+        let mut deques = Vec::new();
+        self.peers
+            .deques
+            .for_each(|peer, deque| deques.push((peer.clone(), deque.clone())));
+        let primary: Vec<P> = self.peers.primary.with(|set| set.iter().cloned().collect());
+        let mut holders: HashMap<M::Digest, usize> = HashMap::new();
+        for (peer, deque) in &deques {
+            let guard = deque.lock();
+            assert!(!guard.is_retired(), "live deque of {peer:?} is retired");
+            assert!(
+                primary.contains(peer),
+                "invariant 3: {peer:?} holds a deque but is not primary"
+            );
+            assert!(
+                guard.len() <= self.deque_size,
+                "invariant 2: deque of {peer:?} holds {} > deque_size {}",
+                guard.len(),
+                self.deque_size
+            );
+            for digest in guard.newest_first() {
+                *holders.entry(*digest).or_default() += 1;
+            }
+        }
+
+        let (mut cached, mut waiting, mut subscriptions) = (0, 0, 0);
+        self.store.digests.for_each(|digest, slot| match slot {
+            store::Slot::Cached { refs, .. } => {
+                cached += 1;
+                let held = holders.remove(digest).unwrap_or(0);
+                assert!(*refs >= 1, "invariant 1: {digest:?} is cached with refs 0");
+                assert_eq!(
+                    *refs, held,
+                    "invariant 1: {digest:?} has refs {refs} but {held} deques hold it"
+                );
+            }
+            store::Slot::Waiting(slots) => {
+                waiting += 1;
+                subscriptions += slots.len();
+                assert!(
+                    !slots.is_empty(),
+                    "invariant 5: {digest:?} awaited by nobody"
+                );
+            }
+        });
+        assert!(
+            holders.is_empty(),
+            "invariant 1: digests held by a deque but not cached: {:?}",
+            holders.keys().collect::<Vec<_>>()
+        );
+        let expected = Stats {
+            cached,
+            peers: deques.len(),
+            primary: primary.len(),
+            waiting_digests: waiting,
+            subscriptions,
+        };
+        assert_eq!(self.stats(), expected, "stats() disagrees with the state");
+        assert!(
+            cached <= primary.len().saturating_mul(self.deque_size),
+            "invariant 6: {cached} cached > |primary| {} x deque_size {}",
+            primary.len(),
+            self.deque_size
+        );
+    }
+}
+
+impl<P, M: Message> Debug for Buffer<P, M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Buffer")
+            .field("deque_size", &self.deque_size)
+            .field("cached", &self.store.counts.cached.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::task::{Context, Poll, Waker};
+
+    #[derive(Clone, Debug, PartialEq)]
+    struct Msg {
+        id: u32,
+        copy: u32,
+    }
+
+    impl Message for Msg {
+        type Digest = u32;
+        fn digest(&self) -> u32 {
+            self.id
+        }
+    }
+
+    fn msg(id: u32) -> Msg {
+        Msg { id, copy: 0 }
+    }
+
+    fn buffer(deque_size: usize, primary: &[u8]) -> Buffer<u8, Msg> {
+        let buffer = Buffer::new(Config::new(deque_size).with_shards(4)).unwrap();
+        buffer.update_primary(primary.iter().copied());
+        buffer
+    }
+
+    fn poll(sub: &mut Subscription<Msg>) -> Poll<Msg> {
+        Pin::new(sub).poll(&mut Context::from_waker(Waker::noop()))
+    }
+
+    #[test]
+    fn nothing_is_cached_before_the_first_peer_set() {
+        let buffer: Buffer<u8, Msg> = Buffer::new(Config::new(4)).unwrap();
+        assert_eq!(buffer.insert(1, msg(1)), Insert::Ineligible);
+        assert_eq!(buffer.get(&1), None);
+        buffer.check_invariants();
+    }
+
+    #[test]
+    fn a_message_held_by_two_peers_is_stored_once_and_lives_until_both_evict_it() {
+        let buffer = buffer(2, &[1, 2]);
+        assert_eq!(buffer.insert(1, msg(7)), Insert::Inserted);
+        assert_eq!(buffer.insert(2, Msg { id: 7, copy: 1 }), Insert::Inserted);
+        assert_eq!(buffer.stats().cached, 1);
+        assert_eq!(buffer.get(&7), Some(msg(7)), "the first copy stays");
+        buffer.insert(1, msg(8));
+        buffer.insert(1, msg(9));
+        assert!(buffer.contains(&7), "peer 2 still holds it");
+        buffer.insert(2, msg(10));
+        buffer.insert(2, msg(11));
+        assert!(!buffer.contains(&7));
+        buffer.check_invariants();
+    }
+
+    #[test]
+    fn a_subscription_made_before_the_insert_resolves_with_the_inserted_copy() {
+        let buffer = buffer(2, &[1]);
+        let mut sub = buffer.subscribe(3);
+        assert!(poll(&mut sub).is_pending());
+        assert_eq!(buffer.stats().subscriptions, 1);
+        assert_eq!(buffer.stats().waiting_digests, 1);
+        buffer.insert(1, Msg { id: 3, copy: 5 });
+        assert_eq!(poll(&mut sub), Poll::Ready(Msg { id: 3, copy: 5 }));
+        assert_eq!(buffer.stats().subscriptions, 0);
+        buffer.check_invariants();
+    }
+
+    #[test]
+    fn an_ineligible_insert_serves_waiters_and_caches_nothing() {
+        let buffer = buffer(2, &[1]);
+        let mut subs = [buffer.subscribe(3), buffer.subscribe(3)];
+        assert_eq!(buffer.insert(9, msg(3)), Insert::Ineligible);
+        for sub in &mut subs {
+            assert_eq!(poll(sub), Poll::Ready(msg(3)));
+        }
+        assert!(!buffer.contains(&3));
+        buffer.check_invariants();
+    }
+
+    #[test]
+    fn deque_size_zero_caches_nothing_but_serves_waiters() {
+        let buffer = buffer(0, &[1]);
+        let mut sub = buffer.subscribe(3);
+        assert_eq!(buffer.insert(1, msg(3)), Insert::Inserted);
+        assert_eq!(poll(&mut sub), Poll::Ready(msg(3)));
+        assert_eq!(buffer.stats().cached, 0);
+        buffer.check_invariants();
+    }
+
+    #[test]
+    fn a_subscription_to_a_cached_digest_is_ready_at_once_and_registers_nothing() {
+        let buffer = buffer(2, &[1]);
+        buffer.insert(1, msg(3));
+        let mut sub = buffer.subscribe(3);
+        assert!(sub.is_ready());
+        assert_eq!(buffer.stats().subscriptions, 0);
+        assert_eq!(sub.try_take(), Some(msg(3)));
+    }
+
+    #[test]
+    fn dropping_subscriptions_frees_their_registrations_at_once() {
+        let buffer = buffer(2, &[1]);
+        let a = buffer.subscribe(3);
+        let b = buffer.subscribe(3);
+        let c = buffer.subscribe(4);
+        assert_eq!(buffer.stats().waiting_digests, 2);
+        drop(a);
+        assert_eq!(buffer.stats().subscriptions, 2);
+        assert_eq!(buffer.stats().waiting_digests, 2);
+        drop(b);
+        drop(c);
+        assert_eq!(
+            buffer.stats(),
+            Stats {
+                primary: 1,
+                ..Stats::default()
+            }
+        );
+        buffer.check_invariants();
+    }
+
+    #[test]
+    fn a_served_but_unpolled_subscription_can_be_dropped() {
+        let buffer = buffer(2, &[1]);
+        let sub = buffer.subscribe(3);
+        buffer.insert(1, msg(3));
+        assert!(sub.is_ready());
+        drop(sub);
+        buffer.check_invariants();
+    }
+
+    #[test]
+    fn try_subscribe_refuses_beyond_the_limit_but_not_for_cached_digests() {
+        let buffer: Buffer<u8, Msg> =
+            Buffer::new(Config::new(2).with_max_subscriptions(Some(2))).unwrap();
+        buffer.update_primary([1]);
+        let a = buffer.try_subscribe(1).unwrap();
+        let _b = buffer.try_subscribe(2).unwrap();
+        assert_eq!(
+            buffer.try_subscribe(3).unwrap_err(),
+            SubscribeError::Full { limit: 2 }
+        );
+        buffer.insert(1, msg(9));
+        assert!(buffer.try_subscribe(9).unwrap().is_ready());
+        drop(a);
+        let _c = buffer
+            .try_subscribe(3)
+            .expect("a dropped subscription frees its place");
+        buffer.check_invariants();
+    }
+
+    #[test]
+    fn a_peer_that_leaves_and_returns_starts_empty() {
+        let buffer = buffer(2, &[1]);
+        buffer.insert(1, msg(3));
+        buffer.update_primary([2]);
+        assert_eq!(buffer.peer_digests(&1), None);
+        buffer.update_primary([1, 2]);
+        assert_eq!(buffer.insert(1, msg(4)), Insert::Inserted);
+        assert_eq!(buffer.peer_digests(&1), Some(vec![4]));
+        assert!(!buffer.contains(&3));
+        buffer.check_invariants();
+    }
+
+    #[test]
+    fn check_invariants_catches_a_leaked_reference() {
+        let buffer = buffer(2, &[1]);
+        buffer.insert(1, msg(3));
+        // Break invariant 1 by hand: a reference that no deque accounts for.
+        buffer.store.digests.update(3, |slot| {
+            if let Some(store::Slot::Cached { refs, .. }) = slot {
+                *refs += 1;
+            }
+            (Op::Keep, ())
+        });
+        let caught =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| buffer.check_invariants()));
+        let message = *caught.unwrap_err().downcast::<String>().unwrap();
+        assert!(message.contains("invariant 1"), "{message}");
+    }
+
+    #[test]
+    fn invalid_config_is_an_error_not_a_panic() {
+        let result: Result<Buffer<u8, Msg>, _> = Buffer::new(Config::new(1).with_shards(3));
+        assert_eq!(result.unwrap_err(), ConfigError::Shards(3));
+    }
+}

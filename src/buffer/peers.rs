@@ -1,0 +1,216 @@
+//! Per-peer deques and the primary peer set.
+
+use crate::sync::{Arc, AtomicUsize, Mutex, Op, RandomState, ShardedMap, SwapCell};
+use hashlink::LinkedHashSet;
+use std::collections::HashSet;
+use std::hash::Hash;
+use std::sync::atomic::Ordering;
+
+/// The set of peers allowed to cache.
+pub(crate) type PeerSet<P> = HashSet<P, RandomState>;
+
+/// One peer's most recent digests: an insertion-ordered set, oldest at the front, newest at the
+/// back, with O(1) membership, move-to-newest and pop-oldest. Insert cost does not grow with
+/// `deque_size` (the reference scans a `VecDeque` on every insert).
+pub(crate) struct PeerDeque<D> {
+    digests: LinkedHashSet<D, RandomState>,
+    /// Set, under this lock, by the peer-set update that removed the deque from the map. An
+    /// insert that fetched the deque before the removal must cache nothing in it.
+    retired: bool,
+}
+
+/// What [`PeerDeque::push`] did.
+pub(crate) enum Push<D> {
+    /// The digest was already held: it is now the newest.
+    Duplicate,
+    /// The digest is new; `evicted` is the oldest digest that overflowed, if any.
+    Added { evicted: Option<D> },
+}
+
+impl<D: Copy + Eq + Hash> PeerDeque<D> {
+    fn new() -> Self {
+        Self {
+            digests: LinkedHashSet::with_hasher(RandomState::default()),
+            retired: false,
+        }
+    }
+
+    pub(crate) fn is_retired(&self) -> bool {
+        self.retired
+    }
+
+    /// Makes `digest` the newest entry, evicting the oldest beyond `capacity`.
+    pub(crate) fn push(&mut self, digest: D, capacity: usize) -> Push<D> {
+        // `insert` moves an existing entry to the back (newest) and returns false.
+        if !self.digests.insert(digest) {
+            return Push::Duplicate;
+        }
+        let evicted = if self.digests.len() > capacity {
+            self.digests.pop_front()
+        } else {
+            None
+        };
+        Push::Added { evicted }
+    }
+
+    /// Marks the deque dead and hands back every digest it held.
+    fn retire(&mut self) -> Vec<D> {
+        self.retired = true;
+        self.digests.drain().collect()
+    }
+
+    /// Digests from newest to oldest.
+    pub(crate) fn newest_first(&self) -> impl Iterator<Item = &D> {
+        self.digests.iter().rev()
+    }
+
+    #[cfg(any(test, loom, feature = "test-util"))]
+    pub(crate) fn len(&self) -> usize {
+        self.digests.len()
+    }
+}
+
+/// A shared handle to one peer's deque.
+pub(crate) type DequeRef<D> = Arc<Mutex<PeerDeque<D>>>;
+
+/// The peer half of the buffer: who may cache, and what each peer holds.
+pub(crate) struct Peers<P, D> {
+    pub(crate) deques: ShardedMap<P, DequeRef<D>>,
+    pub(crate) primary: SwapCell<PeerSet<P>>,
+    /// Serialises peer-set updates (store + evict), so the last one to start wins whole.
+    update: Mutex<()>,
+    pub(crate) live: AtomicUsize,
+}
+
+impl<P, D> Peers<P, D>
+where
+    P: Clone + Eq + Hash,
+    D: Copy + Eq + Hash,
+{
+    pub(crate) fn new(shards: usize) -> Self {
+        Self {
+            deques: ShardedMap::new(shards),
+            primary: SwapCell::new(PeerSet::default()),
+            update: Mutex::new(()),
+            live: AtomicUsize::new(0),
+        }
+    }
+
+    pub(crate) fn is_primary(&self, peer: &P) -> bool {
+        self.primary.with(|set| set.contains(peer))
+    }
+
+    /// The deque of `peer`, created if needed; `None` when `peer` may not cache.
+    ///
+    /// Creation re-reads the primary set under the `peers` shard write lock (DESIGN §5): an
+    /// update stores its set before it scans the shards, so either this re-check sees the new
+    /// set, or the update's scan (which must take this shard lock after us) sees the deque.
+    pub(crate) fn deque(&self, peer: &P) -> Option<DequeRef<D>> {
+        if !self.is_primary(peer) {
+            return None;
+        }
+        if let Some(deque) = self.deques.read(peer, Arc::clone) {
+            return Some(deque);
+        }
+        let key = peer.clone();
+        let (deque, _) = self.deques.update(key, |entry| match entry {
+            Some(deque) => (Op::Keep, Some(deque.clone())),
+            None if self.is_primary(peer) => {
+                let deque = Arc::new(Mutex::new(PeerDeque::new()));
+                self.live.fetch_add(1, Ordering::Relaxed);
+                (Op::Insert(deque.clone()), Some(deque))
+            }
+            None => (Op::Keep, None),
+        });
+        deque
+    }
+
+    /// Stores `set` as the primary set, then retires the deque of every peer outside it and
+    /// calls `release` on each digest they held, after the deque lock is released and while the
+    /// update is still serialised.
+    ///
+    /// Store first, evict second: an insert racing with the update either sees the new set and
+    /// caches nothing, or created its deque before, and then the scan below finds it.
+    pub(crate) fn replace(&self, set: PeerSet<P>, mut release: impl FnMut(D)) {
+        let _serial = self.update.lock();
+        self.primary.store(set);
+        let mut leaving = Vec::new();
+        self.primary.with(|set| {
+            self.deques.for_each(|peer, _| {
+                if !set.contains(peer) {
+                    leaving.push(peer.clone());
+                }
+            })
+        });
+        for peer in leaving {
+            let Some(deque) = self.deques.remove(&peer) else {
+                continue;
+            };
+            self.live.fetch_sub(1, Ordering::Relaxed);
+            let digests = deque.lock().retire();
+            digests.into_iter().for_each(&mut release);
+        }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    fn newest_first(deque: &PeerDeque<u32>) -> Vec<u32> {
+        deque.newest_first().copied().collect()
+    }
+
+    #[test]
+    fn push_keeps_newest_first_and_evicts_the_oldest_beyond_capacity() {
+        let mut deque = PeerDeque::new();
+        for d in 0..3 {
+            assert!(matches!(deque.push(d, 3), Push::Added { evicted: None }));
+        }
+        assert!(matches!(deque.push(3, 3), Push::Added { evicted: Some(0) }));
+        assert_eq!(newest_first(&deque), [3, 2, 1]);
+    }
+
+    #[test]
+    fn duplicate_moves_to_newest_so_the_next_overflow_evicts_another() {
+        let mut deque = PeerDeque::new();
+        for d in 0..3 {
+            let _ = deque.push(d, 3);
+        }
+        assert!(matches!(deque.push(0, 3), Push::Duplicate));
+        assert_eq!(newest_first(&deque), [0, 2, 1]);
+        assert!(matches!(deque.push(9, 3), Push::Added { evicted: Some(1) }));
+    }
+
+    #[test]
+    fn capacity_zero_evicts_what_it_adds() {
+        let mut deque = PeerDeque::new();
+        assert!(matches!(deque.push(5, 0), Push::Added { evicted: Some(5) }));
+        assert_eq!(deque.len(), 0);
+    }
+
+    #[test]
+    fn replace_retires_only_peers_that_left_and_releases_their_digests() {
+        let peers: Peers<&str, u32> = Peers::new(4);
+        peers.replace(["a", "b"].into_iter().collect(), |_| unreachable!());
+        let a = peers.deque(&"a").unwrap();
+        let b = peers.deque(&"b").unwrap();
+        assert!(
+            peers.deque(&"c").is_none(),
+            "non-primary peers get no deque"
+        );
+        let _ = a.lock().push(1, 4);
+        let _ = a.lock().push(2, 4);
+        let _ = b.lock().push(3, 4);
+
+        let mut released = Vec::new();
+        peers.replace(["b", "c"].into_iter().collect(), |d| released.push(d));
+        released.sort();
+        assert_eq!(released, [1, 2]);
+        assert!(a.lock().is_retired());
+        assert!(!b.lock().is_retired());
+        assert!(Arc::ptr_eq(&peers.deque(&"b").unwrap(), &b));
+        assert_eq!(peers.live.load(Ordering::Relaxed), 1);
+        assert!(peers.deque(&"a").is_none());
+    }
+}

@@ -1,0 +1,298 @@
+//! Digest slots: each cached message stored once with its reference count, or the list of
+//! subscribers waiting for a digest that is not cached.
+
+use super::waiter::{Subscription, WaiterSlot};
+use crate::Message;
+use crate::metrics::{Eviction, Metrics};
+use crate::sync::{Arc, AtomicUsize, Op, ShardedMap};
+use std::sync::atomic::Ordering;
+
+/// The state of one digest. A digest with neither a cached message nor a waiter has no slot.
+pub(crate) enum Slot<M: Message> {
+    /// The message, held by `refs` live deques (`refs >= 1` between operations).
+    Cached { message: M, refs: usize },
+    /// Subscribers waiting for the digest (never empty).
+    Waiting(Vec<Arc<WaiterSlot<M>>>),
+}
+
+/// Counts kept exact inside the critical sections that change them, so `stats()` matches the
+/// maps whenever no operation is in flight (and `check_invariants` can compare them).
+#[derive(Default)]
+pub(crate) struct Counts {
+    pub(crate) cached: AtomicUsize,
+    pub(crate) waiting_digests: AtomicUsize,
+    pub(crate) subscriptions: AtomicUsize,
+}
+
+/// The digest-keyed half of the buffer. Shared with every pending [`Subscription`], which needs
+/// it to unregister on drop.
+pub(crate) struct Store<M: Message> {
+    pub(crate) digests: ShardedMap<M::Digest, Slot<M>>,
+    pub(crate) counts: Counts,
+    pub(crate) metrics: Metrics,
+    max_subscriptions: Option<usize>,
+}
+
+/// Subscribers taken out of a slot, to be completed once every lock is released.
+#[must_use = "waiters must be woken after the locks are released"]
+pub(crate) struct Wakeups<M: Message> {
+    slots: Vec<Arc<WaiterSlot<M>>>,
+    /// The inserted copy, when the store did not keep it (or kept a clone of it).
+    message: Option<M>,
+}
+
+impl<M: Message> Wakeups<M> {
+    fn none(message: Option<M>) -> Self {
+        Self {
+            slots: Vec::new(),
+            message,
+        }
+    }
+
+    /// Completes every taken waiter with a clone of the message, then drops the message. Call
+    /// with no lock held.
+    pub(crate) fn wake(self, metrics: &Metrics) {
+        let Self { slots, message } = self;
+        let Some(message) = message else {
+            debug_assert!(slots.is_empty(), "waiters taken without a message");
+            return;
+        };
+        let count = slots.len() as u64;
+        if count == 0 {
+            return;
+        }
+        let mut served = 0u64;
+        let mut slots = slots.into_iter();
+        for slot in slots.by_ref().take(count as usize - 1) {
+            served += u64::from(slot.complete(message.clone()));
+        }
+        // The last waiter gets the original: one clone fewer.
+        if let Some(last) = slots.next() {
+            served += u64::from(last.complete(message));
+        }
+        metrics.subscribe_success.increment(served);
+        metrics.subscribe_dropped.increment(count - served);
+    }
+}
+
+/// Whether a subscription could be registered.
+pub(crate) enum Registration<M: Message> {
+    Ready(M),
+    Pending(Arc<WaiterSlot<M>>),
+    Full,
+}
+
+impl<M: Message> Store<M> {
+    pub(crate) fn new(shards: usize, metrics: Metrics, max_subscriptions: Option<usize>) -> Self {
+        Self {
+            digests: ShardedMap::new(shards),
+            counts: Counts::default(),
+            metrics,
+            max_subscriptions,
+        }
+    }
+
+    /// A clone of the cached message, if any. Never touches recency.
+    pub(crate) fn get(&self, digest: &M::Digest) -> Option<M> {
+        let found = self
+            .digests
+            .read(digest, |slot| match slot {
+                Slot::Cached { message, .. } => Some(message.clone()),
+                Slot::Waiting(_) => None,
+            })
+            .flatten();
+        match &found {
+            Some(_) => self.metrics.get_success.increment(1),
+            None => self.metrics.get_failure.increment(1),
+        }
+        found
+    }
+
+    /// "Is it cached?" and "register a waiter" in one critical section (DESIGN §5), so an
+    /// insert either sees the registration or the subscriber sees the message.
+    pub(crate) fn register(&self, digest: M::Digest, limited: bool) -> Registration<M> {
+        let (registration, _) = self.digests.update(digest, |slot| match slot {
+            Some(Slot::Cached { message, .. }) => (Op::Keep, Registration::Ready(message.clone())),
+            Some(Slot::Waiting(slots)) => match self.reserve_subscription(limited) {
+                Some(slot) => {
+                    slots.push(slot.clone());
+                    (Op::Keep, Registration::Pending(slot))
+                }
+                None => (Op::Keep, Registration::Full),
+            },
+            None => match self.reserve_subscription(limited) {
+                Some(slot) => {
+                    self.counts.waiting_digests.fetch_add(1, Ordering::Relaxed);
+                    self.metrics.waiters.increment(1.0);
+                    (
+                        Op::Insert(Slot::Waiting(vec![slot.clone()])),
+                        Registration::Pending(slot),
+                    )
+                }
+                None => (Op::Keep, Registration::Full),
+            },
+        });
+        if let Registration::Ready(_) = registration {
+            self.metrics.subscribe_success.increment(1);
+        }
+        registration
+    }
+
+    /// Counts one more live subscription unless `limited` and at the limit.
+    fn reserve_subscription(&self, limited: bool) -> Option<Arc<WaiterSlot<M>>> {
+        let counter = &self.counts.subscriptions;
+        match self.max_subscriptions.filter(|_| limited) {
+            Some(max) => {
+                counter
+                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                        (n < max).then_some(n + 1)
+                    })
+                    .ok()?;
+            }
+            None => {
+                counter.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.metrics.subscriptions.increment(1.0);
+        Some(Arc::new(WaiterSlot::new()))
+    }
+
+    /// Builds the future for a registration.
+    pub(crate) fn subscription(
+        self: &Arc<Self>,
+        digest: M::Digest,
+        registration: Registration<M>,
+    ) -> Option<Subscription<M>> {
+        match registration {
+            Registration::Ready(message) => Some(Subscription::ready(message)),
+            Registration::Pending(slot) => Some(Subscription::pending(self.clone(), digest, slot)),
+            Registration::Full => None,
+        }
+    }
+
+    /// Removes a cancelled subscription's registration, by identity, in one critical section
+    /// (DESIGN §5: never decide "I am the last one" under a read guard and remove later).
+    pub(crate) fn unsubscribe(&self, digest: M::Digest, slot: &Arc<WaiterSlot<M>>) {
+        let (removed, _) = self.digests.update(digest, |entry| {
+            let Some(Slot::Waiting(slots)) = entry else {
+                return (Op::Keep, false);
+            };
+            let Some(index) = slots.iter().position(|s| Arc::ptr_eq(s, slot)) else {
+                return (Op::Keep, false);
+            };
+            slots.swap_remove(index);
+            self.counts.subscriptions.fetch_sub(1, Ordering::Relaxed);
+            if slots.is_empty() {
+                self.counts.waiting_digests.fetch_sub(1, Ordering::Relaxed);
+                self.metrics.waiters.decrement(1.0);
+                (Op::Remove, true)
+            } else {
+                (Op::Keep, true)
+            }
+        });
+        if removed {
+            self.metrics.subscriptions.decrement(1.0);
+            self.metrics.subscribe_dropped.increment(1);
+        }
+    }
+
+    /// An insert attempt that caches nothing: serve and remove the waiters of `digest`, if any.
+    pub(crate) fn serve(&self, digest: M::Digest, message: M) {
+        let (slots, _) = self.digests.update(digest, |entry| match entry {
+            Some(Slot::Waiting(slots)) => {
+                let slots = std::mem::take(slots);
+                self.forget_waiters(slots.len());
+                (Op::Remove, slots)
+            }
+            _ => (Op::Keep, Vec::new()),
+        });
+        Wakeups {
+            slots,
+            message: Some(message),
+        }
+        .wake(&self.metrics);
+    }
+
+    /// One more deque holds `digest`: take a reference, caching the message on the first one and
+    /// taking the waiters in the same critical section (DESIGN §5). Called under the deque lock;
+    /// wake the result after releasing it.
+    pub(crate) fn acquire(&self, digest: M::Digest, message: M) -> Wakeups<M> {
+        // Nothing is removed or replaced here but a `Waiting` slot, whose waiters were taken.
+        let (wakeups, _) = self.digests.update(digest, |entry| match entry {
+            Some(Slot::Cached { refs, .. }) => {
+                *refs += 1;
+                (Op::Keep, Wakeups::none(Some(message)))
+            }
+            Some(Slot::Waiting(slots)) => {
+                let slots = std::mem::take(slots);
+                self.forget_waiters(slots.len());
+                self.cache_one();
+                let cached = Slot::Cached {
+                    message: message.clone(),
+                    refs: 1,
+                };
+                (
+                    Op::Insert(cached),
+                    Wakeups {
+                        slots,
+                        message: Some(message),
+                    },
+                )
+            }
+            None => {
+                self.cache_one();
+                (
+                    Op::Insert(Slot::Cached { message, refs: 1 }),
+                    Wakeups::none(None),
+                )
+            }
+        });
+        wakeups
+    }
+
+    /// One deque no longer holds `digest`: drop a reference, and the message with the last one.
+    /// Decrement, check and removal are one critical section, so an insert from another peer
+    /// cannot revive the slot in between. Returns the freed message so that the caller drops it
+    /// after releasing its own locks.
+    pub(crate) fn release(&self, digest: M::Digest, reason: Eviction) -> Option<M> {
+        let ((), freed) = self.digests.update(digest, |entry| match entry {
+            Some(Slot::Cached { refs, .. }) if *refs > 1 => {
+                *refs -= 1;
+                (Op::Keep, ())
+            }
+            Some(Slot::Cached { .. }) => {
+                self.counts.cached.fetch_sub(1, Ordering::Relaxed);
+                self.metrics.cached.decrement(1.0);
+                self.metrics.eviction(reason).increment(1);
+                (Op::Remove, ())
+            }
+            // Unreachable while invariant 1 holds (a digest in a live deque is cached); left
+            // untouched rather than panicking, and reported by `check_invariants`.
+            _ => (Op::Keep, ()),
+        });
+        match freed {
+            Some(Slot::Cached { message, .. }) => Some(message),
+            _ => None,
+        }
+    }
+
+    fn cache_one(&self) {
+        self.counts.cached.fetch_add(1, Ordering::Relaxed);
+        self.metrics.cached.increment(1.0);
+    }
+
+    fn forget_waiters(&self, served: usize) {
+        self.counts
+            .subscriptions
+            .fetch_sub(served, Ordering::Relaxed);
+        self.counts.waiting_digests.fetch_sub(1, Ordering::Relaxed);
+        self.metrics.subscriptions.decrement(served as f64);
+        self.metrics.waiters.decrement(1.0);
+    }
+}
+
+impl<M: Message> Store<M> {
+    pub(crate) fn max_subscriptions(&self) -> Option<usize> {
+        self.max_subscriptions
+    }
+}

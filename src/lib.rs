@@ -1,0 +1,91 @@
+//! shardcast buffers and disseminates messages between the peers of a wide-area network.
+//!
+//! It re-implements the *buffered* broadcast engine of `commonware-broadcast` 2026.4.0 without
+//! an actor: instead of one task that owns the cache and serves every request through a
+//! mailbox, the cache is a lock-sharded concurrent structure that any number of network receive
+//! tasks and application tasks call directly, through a shared [`Arc`](std::sync::Arc).
+//!
+//! ```
+//! use shardcast::{Buffer, Config, Insert, Message};
+//! use std::sync::Arc;
+//!
+//! #[derive(Clone, Debug, PartialEq)]
+//! struct Note {
+//!     id: u64,
+//!     body: String,
+//! }
+//!
+//! impl Message for Note {
+//!     type Digest = u64;
+//!     fn digest(&self) -> u64 {
+//!         self.id
+//!     }
+//! }
+//!
+//! # tokio_test_block_on(async {
+//! // Cache the 10 most recent messages of each primary peer.
+//! let buffer: Arc<Buffer<&'static str, Note>> = Arc::new(Buffer::new(Config::new(10)).unwrap());
+//! buffer.update_primary(["alice", "bob"]);
+//!
+//! // A subscriber waits for a digest it has heard of...
+//! let waiting = buffer.subscribe(7);
+//!
+//! // ...and a receive task, on any thread, inserts what the network delivers.
+//! let note = Note { id: 7, body: "hello".into() };
+//! assert_eq!(buffer.insert("alice", note.clone()), Insert::Inserted);
+//! assert_eq!(buffer.insert("alice", note.clone()), Insert::Duplicate);
+//! assert_eq!(buffer.insert("mallory", note.clone()), Insert::Ineligible); // not primary
+//!
+//! assert_eq!(waiting.await, note);
+//! assert_eq!(buffer.get(&7), Some(note));
+//!
+//! // When alice and bob leave the primary set, what only they held is evicted.
+//! buffer.update_primary(["carol"]);
+//! assert_eq!(buffer.get(&7), None);
+//! # });
+//! # fn tokio_test_block_on<F: std::future::Future>(f: F) -> F::Output {
+//! #     tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
+//! # }
+//! ```
+//!
+//! # What it does
+//!
+//! - Each peer in the latest *primary* set owns a deque of its `deque_size` most recent digests
+//!   (newest first; a duplicate moves to the front). A message is stored once, however many
+//!   peers hold it, and leaves the cache when the last deque holding it lets it go, so memory is
+//!   bounded by `|primary| x deque_size` messages whatever peers send.
+//! - Peers outside the primary set cache nothing, but every insert attempt, from anyone, serves
+//!   the subscribers waiting for that digest.
+//! - [`Buffer::get`] reads the cache; [`Buffer::subscribe`] returns a future that resolves when
+//!   the digest is cached or next inserted. Dropping a [`Subscription`] frees its registration
+//!   at once.
+//! - [`Buffer::update_primary`] swaps the primary set atomically and evicts the deques of peers
+//!   that left it.
+//!
+//! # Guarantees
+//!
+//! No lost wake-up, no leaked registration, no message cached for a peer outside the latest
+//! primary set once the update that removed it returned: the invariants and the lock order are
+//! written once, in the [`buffer`] module docs, checked by `Buffer::check_invariants` (feature
+//! `test-util`), and model-checked with loom on the same code that production runs (the
+//! [`sync`] facade).
+//!
+//! # Differences from the reference engine
+//!
+//! - No actor and no mailbox: calls are direct and synchronous, so there is no mailbox size,
+//!   and no request can be queued behind another.
+//! - A dropped subscription is unregistered at once and counted `subscribe_total{Dropped}`; the
+//!   reference cleans it up at its next event and counts it `get_total{Dropped}` (a bug).
+//! - The per-sender metric `peer_total{sequencer}` is opt-in (unbounded cardinality).
+
+#![warn(missing_docs)]
+
+pub mod buffer;
+mod config;
+mod message;
+pub mod metrics;
+pub(crate) mod sync;
+
+pub use buffer::{Buffer, Insert, Stats, SubscribeError, Subscription};
+pub use config::{Config, ConfigError, DEFAULT_METRICS_PREFIX};
+pub use message::Message;
