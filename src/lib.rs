@@ -68,7 +68,7 @@
 //! primary set once the update that removed it returned: the invariants and the lock order are
 //! written once, in the [`buffer`] module docs, checked by `Buffer::check_invariants` (feature
 //! `test-util`), and model-checked with loom on the same code that production runs (the
-//! [`sync`] facade).
+//! `sync` facade: loom types under `cfg(loom)`, dashmap, arc-swap and std otherwise).
 //!
 //! # Differences from the reference engine
 //!

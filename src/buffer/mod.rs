@@ -12,7 +12,7 @@
 //! A message is stored once, in its digest's slot; `refs` counts the live deques that hold the
 //! digest. Each primary peer's deque holds its `deque_size` most recent digests.
 //!
-//! # Invariants (checked by [`Buffer::check_invariants`])
+//! # Invariants (checked by `Buffer::check_invariants`, feature `test-util`)
 //!
 //! 1. For every cached digest, `refs` equals the number of live deques holding it and is >= 1
 //!    once every operation has finished. Every digest in a live deque is cached.
@@ -31,11 +31,11 @@
 //! `peers` shard -> deque mutex -> `digests` shard -> waiter slot (a leaf). The `update` mutex
 //! comes before all of them, and the primary set is read lock-free (inside any of them).
 //!
-//! - Maps are used only through closures ([`crate::sync::ShardedMap`]), so no shard guard
+//! - Maps are used only through closures (`sync::ShardedMap`), so no shard guard
 //!   outlives a call, crosses an `.await`, or is alive while a deque lock is taken: the deque's
 //!   `Arc` is cloned out of the map first.
 //! - Waiters are taken out of their slot inside the critical section and woken after every lock
-//!   is released ([`store::Wakeups`]).
+//!   is released (`store::Wakeups`).
 //! - `Message::digest` runs before any lock. The only user code run under a lock is
 //!   `Message::clone` (a `get`, or a cached copy for woken waiters) and the peer type's
 //!   `Clone`/`Hash`/`Eq`; messages freed by an eviction are dropped after the locks are released.
@@ -114,7 +114,7 @@ pub enum SubscribeError {
 
 /// A concurrent cache of messages from the primary peers of a network, with subscriptions.
 ///
-/// Share it between tasks and threads behind an [`Arc`](std::sync::Arc); every method takes
+/// Share it between tasks and threads behind a [`std::sync::Arc`]; every method takes
 /// `&self`, none blocks on another caller for longer than a short critical section, and none is
 /// `async`. See the [module docs](self) for the state, the invariants and the lock order.
 pub struct Buffer<P, M: Message> {

@@ -1,0 +1,138 @@
+//! Metric values after a known sequence of operations (SPEC §5's probe, plus shardcast's own
+//! gauges), read from a real Prometheus recorder's rendered output.
+
+mod common;
+
+use common::{Msg, msg};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusRecorder};
+use shardcast::{Buffer, Config};
+
+fn recorder() -> PrometheusRecorder {
+    PrometheusBuilder::new().build_recorder()
+}
+
+/// The value of the series `series` (name and labels exactly as rendered), or 0 when absent.
+fn value(rendered: &str, series: &str) -> f64 {
+    rendered
+        .lines()
+        .find_map(|line| {
+            let (name, value) = line.rsplit_once(' ')?;
+            (name == series).then(|| value.parse().expect("a number"))
+        })
+        .unwrap_or(0.0)
+}
+
+fn buffer_with(recorder: &PrometheusRecorder, config: Config) -> Buffer<u32, Msg> {
+    metrics::with_local_recorder(recorder, || Buffer::new(config)).unwrap()
+}
+
+#[test]
+fn reference_probe_sequence_counts_like_the_reference_except_abandoned_subscriptions() {
+    let recorder = recorder();
+    // Per-sender series are registered when a sender first shows up, with the recorder in force
+    // then: keep this one in force for the whole test.
+    let _guard = metrics::set_default_local_recorder(&recorder);
+    let buffer = buffer_with(&recorder, Config::new(10).with_peer_metrics(true));
+    buffer.update_primary([1]);
+
+    // 1 malformed frame, m1, m1 again, m2 from peer 1; one message from a non-primary peer.
+    buffer.record_invalid();
+    buffer.receive(1, msg(1));
+    buffer.receive(1, msg(1));
+    buffer.receive(1, msg(2));
+    // 4 get misses, 1 hit.
+    for id in [10, 11, 12, 13] {
+        assert!(buffer.get(&id).is_none());
+    }
+    assert!(buffer.get(&1).is_some());
+    // 1 immediate subscribe.
+    assert!(buffer.subscribe(2).is_ready());
+    // 1 waiter dropped before its digest arrives; 1 waiter dropped, then its digest is served.
+    drop(buffer.subscribe(20));
+    let abandoned = buffer.subscribe(21);
+    let kept = buffer.subscribe(22);
+    let rendered = recorder.handle().render();
+    assert_eq!(value(&rendered, "shardcast_waiters"), 2.0);
+    assert_eq!(value(&rendered, "shardcast_subscriptions"), 2.0);
+    drop(abandoned);
+    buffer.receive(2, msg(21)); // ineligible sender: served nobody, counted dropped
+    buffer.receive(1, msg(22));
+    assert!(kept.is_ready());
+
+    let rendered = recorder.handle().render();
+    let v = |series: &str| value(&rendered, series);
+    assert_eq!(v(r#"shardcast_receive_total{status="Success"}"#), 3.0);
+    assert_eq!(v(r#"shardcast_receive_total{status="Dropped"}"#), 2.0);
+    assert_eq!(v(r#"shardcast_receive_total{status="Invalid"}"#), 1.0);
+    assert_eq!(v(r#"shardcast_peer_total{sequencer="1"}"#), 4.0);
+    assert_eq!(v(r#"shardcast_peer_total{sequencer="2"}"#), 1.0);
+    assert_eq!(v(r#"shardcast_get_total{status="Success"}"#), 1.0);
+    assert_eq!(v(r#"shardcast_get_total{status="Failure"}"#), 4.0);
+    // The reference counts abandoned waiters as get{Dropped} (SPEC §4.7); shardcast does not.
+    assert_eq!(v(r#"shardcast_get_total{status="Dropped"}"#), 0.0);
+    assert_eq!(v(r#"shardcast_subscribe_total{status="Success"}"#), 2.0);
+    assert_eq!(v(r#"shardcast_subscribe_total{status="Dropped"}"#), 2.0);
+    assert_eq!(v("shardcast_waiters"), 0.0, "exact at once, no sweep");
+    assert_eq!(v("shardcast_subscriptions"), 0.0);
+    assert_eq!(v("shardcast_cached"), 3.0);
+    buffer.check_invariants();
+}
+
+#[test]
+fn cached_gauge_and_eviction_counters_follow_overflow_and_peer_departure() {
+    let recorder = recorder();
+    let buffer = buffer_with(&recorder, Config::new(2).with_metrics_prefix("node_"));
+    buffer.update_primary([1, 2]);
+    for id in 0..5 {
+        buffer.insert(1, msg(id)); // 3 overflow evictions
+    }
+    buffer.insert(2, msg(4)); // shared with peer 1
+    buffer.insert(2, msg(9));
+    buffer.update_primary([1]); // 9 goes, 4 stays (peer 1 holds it)
+
+    let rendered = recorder.handle().render();
+    let v = |series: &str| value(&rendered, series);
+    assert_eq!(v(r#"node_evictions_total{reason="overflow"}"#), 3.0);
+    assert_eq!(v(r#"node_evictions_total{reason="peer_left"}"#), 1.0);
+    assert_eq!(v("node_cached"), 2.0);
+    assert_eq!(v("node_cached"), buffer.stats().cached as f64);
+    assert!(
+        !rendered.contains("node_peer_total"),
+        "per-peer series are opt-in"
+    );
+    assert!(
+        !rendered.contains("shardcast_"),
+        "the prefix applies to every name"
+    );
+}
+
+#[test]
+fn subscription_cancelled_concurrently_with_its_insert_is_counted_exactly_once() {
+    let recorder = recorder();
+    let buffer = std::sync::Arc::new(buffer_with(&recorder, Config::new(4)));
+    buffer.update_primary([1]);
+    let rounds = 2_000u64;
+    std::thread::scope(|scope| {
+        let subscriber = buffer.clone();
+        let subs = scope.spawn(move || {
+            (0..rounds)
+                .map(|id| subscriber.subscribe(id))
+                .collect::<Vec<_>>()
+        });
+        let subs = subs.join().unwrap();
+        let inserter = buffer.clone();
+        let inserts = scope.spawn(move || {
+            (0..rounds).for_each(|id| {
+                let _ = inserter.insert(1, msg(id));
+            })
+        });
+        drop(subs); // races with the inserts
+        inserts.join().unwrap();
+    });
+    let rendered = recorder.handle().render();
+    let served = value(&rendered, r#"shardcast_subscribe_total{status="Success"}"#);
+    let dropped = value(&rendered, r#"shardcast_subscribe_total{status="Dropped"}"#);
+    assert_eq!(served + dropped, rounds as f64);
+    assert_eq!(value(&rendered, "shardcast_subscriptions"), 0.0);
+    buffer.check_invariants();
+}

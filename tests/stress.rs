@@ -1,0 +1,168 @@
+//! Multi-threaded stress: 8 threads, 1.2 million operations on one buffer (inserts of
+//! overlapping digests from many peers, gets, subscriptions kept or dropped, peer-set updates),
+//! then exact agreement of the state with `stats()` and with the invariants, and no lost
+//! wake-up: every kept subscription whose digest its own thread inserted after registering has
+//! resolved, and every other one resolves on one more insert.
+//!
+//! Meant for release mode (`cargo test --release`); it also passes, slower, in debug.
+
+mod common;
+
+use common::{Msg, TestBuffer, buffer};
+use shardcast::Subscription;
+use std::sync::{Arc, Barrier};
+
+const THREADS: usize = 8;
+const OPS_PER_THREAD: usize = 150_000;
+const PEERS: u64 = 12;
+const DIGESTS: u64 = 8_192;
+const KEPT: usize = 256;
+
+/// A tiny deterministic generator (splitmix64), one per thread.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+struct Kept {
+    digest: u64,
+    sub: Subscription<Msg>,
+    /// The digest was not cached when the subscription registered.
+    pending_at_start: bool,
+    /// This thread inserted the digest after the subscription registered.
+    inserted_after: bool,
+}
+
+fn check_and_drop(kept: Kept) -> usize {
+    assert!(
+        !kept.inserted_after || kept.sub.is_ready(),
+        "lost wake-up: digest {} was inserted after the subscription registered",
+        kept.digest
+    );
+    usize::from(kept.inserted_after && kept.pending_at_start)
+}
+
+fn worker(buffer: &TestBuffer, seed: u64) -> (usize, Vec<Kept>) {
+    let mut rng = Rng(seed);
+    let mut kept: Vec<Kept> = Vec::new();
+    let mut verified = 0;
+    for _ in 0..OPS_PER_THREAD {
+        match rng.below(1_000) {
+            0..550 => {
+                let digest = rng.below(DIGESTS);
+                let peer = rng.below(PEERS) as u32;
+                let copy = rng.below(4) as u32;
+                let _ = buffer.insert(peer, Msg { id: digest, copy });
+                for k in kept.iter_mut().filter(|k| k.digest == digest) {
+                    k.inserted_after = true;
+                }
+            }
+            550..750 | 930..999 => {
+                if let Some(msg) = buffer.get(&rng.below(DIGESTS)) {
+                    assert!(msg.copy < 4);
+                }
+            }
+            750..900 => {
+                let digest = rng.below(DIGESTS);
+                let sub = buffer.subscribe(digest);
+                if rng.below(2) == 0 {
+                    drop(sub);
+                } else {
+                    if kept.len() == KEPT {
+                        let index = rng.below(KEPT as u64) as usize;
+                        verified += check_and_drop(kept.swap_remove(index));
+                    }
+                    kept.push(Kept {
+                        digest,
+                        pending_at_start: !sub.is_ready(),
+                        sub,
+                        inserted_after: false,
+                    });
+                }
+            }
+            900..930 => {
+                if !kept.is_empty() {
+                    let index = rng.below(kept.len() as u64) as usize;
+                    verified += check_and_drop(kept.swap_remove(index));
+                }
+            }
+            _ => {
+                // A random primary set of about half the peers.
+                let mask = rng.next();
+                buffer.update_primary((0..PEERS as u32).filter(|p| mask >> p & 1 == 1));
+            }
+        }
+    }
+    (verified, kept)
+}
+
+#[test]
+fn eight_threads_a_million_operations_no_lost_wakeup_no_leak() {
+    let buffer = Arc::new(buffer(16));
+    buffer.update_primary(0..PEERS as u32);
+    let start = Arc::new(Barrier::new(THREADS));
+    let handles: Vec<_> = (0..THREADS)
+        .map(|t| {
+            let buffer = buffer.clone();
+            let start = start.clone();
+            std::thread::spawn(move || {
+                start.wait();
+                worker(&buffer, 0x5eed + t as u64)
+            })
+        })
+        .collect();
+    let mut verified = 0;
+    let mut pending = Vec::new();
+    for handle in handles {
+        let (v, kept) = handle.join().expect("worker panicked");
+        verified += v;
+        pending.extend(kept);
+    }
+    eprintln!("wake-ups verified in flight: {verified}");
+    assert!(
+        verified > 1_000,
+        "the test must exercise wake-ups ({verified})"
+    );
+
+    buffer.check_invariants();
+    let stats = buffer.stats();
+    assert!(stats.cached <= stats.primary * buffer.deque_size());
+    assert_eq!(
+        stats.subscriptions,
+        pending.iter().filter(|k| !k.sub.is_ready()).count(),
+        "every live registration belongs to a kept, unresolved subscription"
+    );
+
+    // Everything still pending resolves on one more insert (from a peer that may or may not be
+    // primary: waiters are served either way).
+    for k in &pending {
+        let _ = buffer.insert(
+            0,
+            Msg {
+                id: k.digest,
+                copy: 0,
+            },
+        );
+    }
+    for k in pending {
+        assert!(
+            k.sub.is_ready(),
+            "digest {} never woke its subscriber",
+            k.digest
+        );
+    }
+    buffer.check_invariants();
+    assert_eq!(buffer.stats().subscriptions, 0);
+    assert_eq!(buffer.stats().waiting_digests, 0);
+}
