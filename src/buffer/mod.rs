@@ -192,7 +192,11 @@ where
             return Insert::Ineligible;
         };
         let mut guard = deque.lock();
-        if guard.is_retired() {
+        #[cfg(loom)]
+        let retired = guard.is_retired() && !crate::sync::mutation("ignore_retired");
+        #[cfg(not(loom))]
+        let retired = guard.is_retired();
+        if retired {
             // Removed by a peer-set update after we fetched it: that update linearises first.
             drop(guard);
             self.store.serve(digest, message);
@@ -241,8 +245,7 @@ where
     /// where the digests come from untrusted input.
     pub fn subscribe(&self, digest: M::Digest) -> Subscription<M> {
         let registration = self.store.register(digest, false);
-        self.store
-            .subscription(digest, registration)
+        Store::subscription(&self.store, digest, registration)
             .expect("an unlimited registration always succeeds")
     }
 
@@ -251,14 +254,12 @@ where
     pub fn try_subscribe(&self, digest: M::Digest) -> Result<Subscription<M>, SubscribeError> {
         let registration = self.store.register(digest, true);
         let full = matches!(registration, Registration::Full);
-        self.store
-            .subscription(digest, registration)
-            .ok_or_else(|| {
-                debug_assert!(full);
-                SubscribeError::Full {
-                    limit: self.store.max_subscriptions().unwrap_or(usize::MAX),
-                }
-            })
+        Store::subscription(&self.store, digest, registration).ok_or_else(|| {
+            debug_assert!(full);
+            SubscribeError::Full {
+                limit: self.store.max_subscriptions().unwrap_or(usize::MAX),
+            }
+        })
     }
 
     /// Replaces the primary set: only its peers may cache from now on. Deques of peers that

@@ -115,12 +115,19 @@ where
         let key = peer.clone();
         let (deque, _) = self.deques.update(key, |entry| match entry {
             Some(deque) => (Op::Keep, Some(deque.clone())),
-            None if self.is_primary(peer) => {
+            None => {
+                #[cfg(loom)]
+                let eligible =
+                    crate::sync::mutation("skip_create_recheck") || self.is_primary(peer);
+                #[cfg(not(loom))]
+                let eligible = self.is_primary(peer);
+                if !eligible {
+                    return (Op::Keep, None);
+                }
                 let deque = Arc::new(Mutex::new(PeerDeque::new()));
                 self.live.fetch_add(1, Ordering::Relaxed);
                 (Op::Insert(deque.clone()), Some(deque))
             }
-            None => (Op::Keep, None),
         });
         deque
     }
@@ -133,6 +140,21 @@ where
     /// caches nothing, or created its deque before, and then the scan below finds it.
     pub(crate) fn replace(&self, set: PeerSet<P>, mut release: impl FnMut(D)) {
         let _serial = self.update.lock();
+        #[cfg(loom)]
+        let set = if crate::sync::mutation("evict_before_store") {
+            // WRONG: evicts with the new set before storing it.
+            let mut leaving = Vec::new();
+            self.deques.for_each(|peer, _| {
+                if !set.contains(peer) {
+                    leaving.push(peer.clone());
+                }
+            });
+            self.retire(leaving, &mut release);
+            self.primary.store(set);
+            return;
+        } else {
+            set
+        };
         self.primary.store(set);
         let mut leaving = Vec::new();
         self.primary.with(|set| {
@@ -142,13 +164,17 @@ where
                 }
             })
         });
+        self.retire(leaving, &mut release);
+    }
+
+    fn retire(&self, leaving: Vec<P>, release: &mut impl FnMut(D)) {
         for peer in leaving {
             let Some(deque) = self.deques.remove(&peer) else {
                 continue;
             };
             self.live.fetch_sub(1, Ordering::Relaxed);
             let digests = deque.lock().retire();
-            digests.into_iter().for_each(&mut release);
+            digests.into_iter().for_each(&mut *release);
         }
     }
 }

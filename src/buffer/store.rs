@@ -158,14 +158,15 @@ impl<M: Message> Store<M> {
     }
 
     /// Builds the future for a registration.
+    /// (An associated function: loom's `Arc` cannot be a method receiver.)
     pub(crate) fn subscription(
-        self: &Arc<Self>,
+        this: &Arc<Self>,
         digest: M::Digest,
         registration: Registration<M>,
     ) -> Option<Subscription<M>> {
         match registration {
             Registration::Ready(message) => Some(Subscription::ready(message)),
-            Registration::Pending(slot) => Some(Subscription::pending(self.clone(), digest, slot)),
+            Registration::Pending(slot) => Some(Subscription::pending(this.clone(), digest, slot)),
             Registration::Full => None,
         }
     }
@@ -173,6 +174,12 @@ impl<M: Message> Store<M> {
     /// Removes a cancelled subscription's registration, by identity, in one critical section
     /// (DESIGN §5: never decide "I am the last one" under a read guard and remove later).
     pub(crate) fn unsubscribe(&self, digest: M::Digest, slot: &Arc<WaiterSlot<M>>) {
+        #[cfg(loom)]
+        if crate::sync::mutation("unsubscribe_check_then_remove")
+            && self.remove_if_last(digest, slot)
+        {
+            return;
+        }
         let (removed, _) = self.digests.update(digest, |entry| {
             let Some(Slot::Waiting(slots)) = entry else {
                 return (Op::Keep, false);
@@ -217,6 +224,10 @@ impl<M: Message> Store<M> {
     /// taking the waiters in the same critical section (DESIGN §5). Called under the deque lock;
     /// wake the result after releasing it.
     pub(crate) fn acquire(&self, digest: M::Digest, message: M) -> Wakeups<M> {
+        #[cfg(loom)]
+        if crate::sync::mutation("split_wake_and_cache") {
+            return self.acquire_in_two_sections(digest, message);
+        }
         // Nothing is removed or replaced here but a `Waiting` slot, whose waiters were taken.
         let (wakeups, _) = self.digests.update(digest, |entry| match entry {
             Some(Slot::Cached { refs, .. }) => {
@@ -255,6 +266,10 @@ impl<M: Message> Store<M> {
     /// cannot revive the slot in between. Returns the freed message so that the caller drops it
     /// after releasing its own locks.
     pub(crate) fn release(&self, digest: M::Digest, reason: Eviction) -> Option<M> {
+        #[cfg(loom)]
+        if crate::sync::mutation("release_without_recheck") {
+            return self.release_without_recheck(digest, reason);
+        }
         let ((), freed) = self.digests.update(digest, |entry| match entry {
             Some(Slot::Cached { refs, .. }) if *refs > 1 => {
                 *refs -= 1;
@@ -294,5 +309,78 @@ impl<M: Message> Store<M> {
 impl<M: Message> Store<M> {
     pub(crate) fn max_subscriptions(&self) -> Option<usize> {
         self.max_subscriptions
+    }
+}
+
+/// Wrong orderings, compiled only for the loom suite, which must catch each of them.
+#[cfg(loom)]
+impl<M: Message> Store<M> {
+    /// WRONG: takes the waiters in one critical section and caches in another, blindly; a
+    /// subscriber that registers in between is overwritten and never woken.
+    fn acquire_in_two_sections(&self, digest: M::Digest, message: M) -> Wakeups<M> {
+        let (slots, _) = self.digests.update(digest, |entry| match entry {
+            Some(Slot::Waiting(slots)) => {
+                let slots = std::mem::take(slots);
+                self.forget_waiters(slots.len());
+                (Op::Remove, slots)
+            }
+            _ => (Op::Keep, Vec::new()),
+        });
+        let copy = message.clone();
+        self.digests.update(digest, |entry| match entry {
+            Some(Slot::Cached { refs, .. }) => {
+                *refs += 1;
+                (Op::Keep, ())
+            }
+            _ => {
+                self.cache_one();
+                (
+                    Op::Insert(Slot::Cached {
+                        message: copy,
+                        refs: 1,
+                    }),
+                    (),
+                )
+            }
+        });
+        Wakeups {
+            slots,
+            message: Some(message),
+        }
+    }
+
+    /// WRONG: decrements in one critical section and removes in another without re-checking; an
+    /// insert from another peer that revives the slot in between loses its message.
+    fn release_without_recheck(&self, digest: M::Digest, reason: Eviction) -> Option<M> {
+        let (zero, _) = self.digests.update(digest, |entry| match entry {
+            Some(Slot::Cached { refs, .. }) => {
+                *refs -= 1;
+                (Op::Keep, *refs == 0)
+            }
+            _ => (Op::Keep, false),
+        });
+        if !zero {
+            return None;
+        }
+        self.counts.cached.fetch_sub(1, Ordering::Relaxed);
+        self.metrics.eviction(reason).increment(1);
+        match self.digests.remove(&digest) {
+            Some(Slot::Cached { message, .. }) => Some(message),
+            _ => None,
+        }
+    }
+
+    /// WRONG: decides "I am the last waiter" under a read guard and removes the entry later.
+    fn remove_if_last(&self, digest: M::Digest, slot: &Arc<WaiterSlot<M>>) -> bool {
+        let last = self.digests.read(&digest, |entry| {
+            matches!(entry, Slot::Waiting(slots) if slots.len() == 1 && Arc::ptr_eq(&slots[0], slot))
+        });
+        if last != Some(true) {
+            return false;
+        }
+        self.digests.remove(&digest);
+        self.counts.subscriptions.fetch_sub(1, Ordering::Relaxed);
+        self.counts.waiting_digests.fetch_sub(1, Ordering::Relaxed);
+        true
     }
 }

@@ -104,3 +104,15 @@ impl<T> Mutex<T> {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
+
+/// Whether the wrong ordering `name` is switched on (`SHARDCAST_LOOM_MUTATION=name`).
+///
+/// Exists only under `cfg(loom)`: the loom suite applies one wrong ordering at a time to show
+/// that its models catch it (see `loom-tests/README.md`). A normal build has no such switch.
+pub(crate) fn mutation(name: &str) -> bool {
+    static ACTIVE: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    ACTIVE
+        .get_or_init(|| std::env::var("SHARDCAST_LOOM_MUTATION").ok())
+        .as_deref()
+        == Some(name)
+}
