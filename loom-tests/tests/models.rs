@@ -252,7 +252,11 @@ fn drop_wait_insert() {
         // report a deadlock while a subscription is alive, which aborts the whole binary.)
         buffer.insert(2, Msg(7, 1));
         let mut sub = waiter.join().unwrap();
-        assert_eq!(sub.try_take(), Some(Msg(7, 1)), "the drop took the other registration");
+        assert_eq!(
+            sub.try_take(),
+            Some(Msg(7, 1)),
+            "the drop took the other registration"
+        );
         dropper.join().unwrap();
         assert_eq!(buffer.stats().subscriptions, 0);
         buffer.check_invariants();
