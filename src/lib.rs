@@ -82,10 +82,20 @@
 
 pub mod buffer;
 mod config;
+#[cfg(feature = "engine")]
+pub mod engine;
 mod message;
 pub mod metrics;
+#[cfg(feature = "engine")]
+pub mod net;
+#[cfg(feature = "prometheus")]
+pub mod prometheus;
 pub(crate) mod sync;
 
 pub use buffer::{Buffer, Insert, Stats, SubscribeError, Subscription};
 pub use config::{Config, ConfigError, DEFAULT_METRICS_PREFIX};
+#[cfg(feature = "engine")]
+pub use engine::{Engine, EngineConfig, EngineError, EngineStats};
 pub use message::Message;
+#[cfg(feature = "engine")]
+pub use message::{Blob, BlobConfig, Codec, DecodeError};

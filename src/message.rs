@@ -24,3 +24,251 @@ pub trait Message: Clone + Send + Sync + 'static {
     /// Returns the digest that identifies this message.
     fn digest(&self) -> Self::Digest;
 }
+
+#[cfg(feature = "engine")]
+pub use wire::{Blob, BlobConfig, Codec, DecodeError};
+
+#[cfg(feature = "engine")]
+mod wire {
+    use super::Message;
+    use bytes::{Buf, BufMut, Bytes, BytesMut};
+    use sha2::{Digest as _, Sha256};
+    use std::fmt;
+    use thiserror::Error;
+
+    /// Why a frame could not be decoded. Every variant is a rejection of network input: the
+    /// engine counts it (`receive_total{status="Invalid"}`), logs it and carries on.
+    #[derive(Clone, Debug, Error, PartialEq, Eq)]
+    #[non_exhaustive]
+    pub enum DecodeError {
+        /// The frame ended before the value did.
+        #[error("truncated: needed {needed} more bytes")]
+        Truncated {
+            /// Bytes missing.
+            needed: usize,
+        },
+        /// The value decoded but bytes were left over.
+        #[error("{0} trailing bytes after the value")]
+        TrailingBytes(usize),
+        /// A length prefix exceeds the configured bound (checked before anything is read).
+        #[error("length {len} exceeds the configured maximum {max}")]
+        TooLong {
+            /// The claimed length.
+            len: u64,
+            /// The configured maximum.
+            max: usize,
+        },
+        /// A length prefix is not a minimal LEB128 varint of at most 64 bits.
+        #[error("malformed varint")]
+        Varint,
+        /// A type-specific rejection.
+        #[error("invalid: {0}")]
+        Invalid(&'static str),
+    }
+
+    /// The wire format of a message: the payload is exactly `encode`'s output, with no framing.
+    ///
+    /// `read` consumes one value from the front of `buf`; [`Codec::decode`] also rejects
+    /// trailing bytes. Decoding is given untrusted input: it must return an error, never panic,
+    /// and must bound every allocation by `config`, whatever lengths the input claims.
+    pub trait Codec: Sized {
+        /// Bounds on decoded values (maximum lengths and the like).
+        type Config: Clone + Send + Sync + 'static;
+
+        /// Appends the encoding of `self` to `buf`.
+        fn encode(&self, buf: &mut BytesMut);
+
+        /// Reads one value from the front of `buf`.
+        fn read(buf: &mut Bytes, config: &Self::Config) -> Result<Self, DecodeError>;
+
+        /// The encoding of `self` as one frame.
+        fn to_bytes(&self) -> Bytes {
+            let mut buf = BytesMut::new();
+            self.encode(&mut buf);
+            buf.freeze()
+        }
+
+        /// Decodes exactly one value from `frame`: trailing bytes are an error.
+        fn decode(mut frame: Bytes, config: &Self::Config) -> Result<Self, DecodeError> {
+            let value = Self::read(&mut frame, config)?;
+            match frame.remaining() {
+                0 => Ok(value),
+                n => Err(DecodeError::TrailingBytes(n)),
+            }
+        }
+    }
+
+    /// Appends `value` as a LEB128 varint.
+    pub(crate) fn put_varint(buf: &mut BytesMut, mut value: u64) {
+        while value >= 0x80 {
+            buf.put_u8((value as u8) | 0x80);
+            value >>= 7;
+        }
+        buf.put_u8(value as u8);
+    }
+
+    /// Reads a minimal LEB128 varint of at most 64 bits.
+    pub(crate) fn get_varint(buf: &mut Bytes) -> Result<u64, DecodeError> {
+        let mut value = 0u64;
+        for i in 0..10 {
+            if !buf.has_remaining() {
+                return Err(DecodeError::Truncated { needed: 1 });
+            }
+            let byte = buf.get_u8();
+            let bits = u64::from(byte & 0x7f);
+            if i == 9 && byte > 1 {
+                return Err(DecodeError::Varint); // beyond 64 bits
+            }
+            value |= bits << (7 * i);
+            if byte & 0x80 == 0 {
+                if byte == 0 && i > 0 {
+                    return Err(DecodeError::Varint); // not minimal
+                }
+                return Ok(value);
+            }
+        }
+        Err(DecodeError::Varint)
+    }
+
+    /// Bounds for decoding a [`Blob`].
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub struct BlobConfig {
+        /// Largest payload accepted, in bytes.
+        pub max_payload: usize,
+    }
+
+    impl Default for BlobConfig {
+        /// 1 MiB.
+        fn default() -> Self {
+            Self {
+                max_payload: 1 << 20,
+            }
+        }
+    }
+
+    /// A ready-made message: an opaque [`Bytes`] payload identified by its SHA-256.
+    ///
+    /// Wire format: `varint(len) ‖ payload`. The digest is computed once, locally, when the
+    /// blob is built or decoded (nothing about it comes from the wire), so [`Message::digest`]
+    /// is free. Decoding is zero-copy: the payload shares the frame's buffer.
+    #[derive(Clone, PartialEq, Eq, Hash)]
+    pub struct Blob {
+        payload: Bytes,
+        digest: [u8; 32],
+    }
+
+    impl Blob {
+        /// Wraps `payload`, hashing it.
+        pub fn new(payload: impl Into<Bytes>) -> Self {
+            let payload = payload.into();
+            let digest = Sha256::digest(&payload).into();
+            Self { payload, digest }
+        }
+
+        /// The payload.
+        pub fn payload(&self) -> &Bytes {
+            &self.payload
+        }
+    }
+
+    impl Message for Blob {
+        type Digest = [u8; 32];
+
+        fn digest(&self) -> [u8; 32] {
+            self.digest
+        }
+    }
+
+    impl Codec for Blob {
+        type Config = BlobConfig;
+
+        fn encode(&self, buf: &mut BytesMut) {
+            buf.reserve(10 + self.payload.len());
+            put_varint(buf, self.payload.len() as u64);
+            buf.put_slice(&self.payload);
+        }
+
+        fn read(buf: &mut Bytes, config: &BlobConfig) -> Result<Self, DecodeError> {
+            let len = get_varint(buf)?;
+            if len > config.max_payload as u64 {
+                return Err(DecodeError::TooLong {
+                    len,
+                    max: config.max_payload,
+                });
+            }
+            let len = len as usize;
+            if buf.remaining() < len {
+                return Err(DecodeError::Truncated {
+                    needed: len - buf.remaining(),
+                });
+            }
+            Ok(Self::new(buf.split_to(len)))
+        }
+    }
+
+    impl fmt::Debug for Blob {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            let short: String = self.digest[..4]
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            f.debug_struct("Blob")
+                .field("digest", &format_args!("{short}…"))
+                .field("len", &self.payload.len())
+                .finish()
+        }
+    }
+
+    #[cfg(all(test, not(loom)))]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn blob_round_trips_and_hashes_locally() {
+            let blob = Blob::new(&b"hello"[..]);
+            let frame = blob.to_bytes();
+            assert_eq!(&frame[..], b"\x05hello");
+            let decoded = Blob::decode(frame, &BlobConfig::default()).unwrap();
+            assert_eq!(decoded, blob);
+            assert_eq!(decoded.digest(), <[u8; 32]>::from(Sha256::digest(b"hello")));
+        }
+
+        #[test]
+        fn malformed_frames_are_errors() {
+            let config = BlobConfig { max_payload: 8 };
+            let decode = |bytes: &'static [u8]| Blob::decode(Bytes::from_static(bytes), &config);
+            assert_eq!(decode(b""), Err(DecodeError::Truncated { needed: 1 }));
+            assert_eq!(decode(b"\xff"), Err(DecodeError::Truncated { needed: 1 }));
+            assert_eq!(decode(b"\x03ab"), Err(DecodeError::Truncated { needed: 1 }));
+            assert_eq!(decode(b"\x01ab"), Err(DecodeError::TrailingBytes(1)));
+            assert_eq!(
+                decode(b"\x09123456789"),
+                Err(DecodeError::TooLong { len: 9, max: 8 })
+            );
+            // A claimed length of 2^63 is rejected before anything is read or allocated.
+            assert_eq!(
+                decode(b"\x80\x80\x80\x80\x80\x80\x80\x80\x80\x01"),
+                Err(DecodeError::TooLong {
+                    len: 1 << 63,
+                    max: 8
+                })
+            );
+            assert_eq!(decode(b"\x80\x00"), Err(DecodeError::Varint));
+            assert_eq!(
+                decode(b"\xff\xff\xff\xff\xff\xff\xff\xff\xff\x02"),
+                Err(DecodeError::Varint)
+            );
+        }
+
+        #[test]
+        fn varints_round_trip_at_the_edges() {
+            for value in [0, 1, 127, 128, 300, u32::MAX as u64, u64::MAX] {
+                let mut buf = BytesMut::new();
+                put_varint(&mut buf, value);
+                let mut bytes = buf.freeze();
+                assert_eq!(get_varint(&mut bytes), Ok(value));
+                assert!(bytes.is_empty());
+            }
+        }
+    }
+}

@@ -1,0 +1,466 @@
+//! The network glue: broadcast, parallel receive workers, the peer-set follower, shutdown.
+//!
+//! There is no actor. [`Engine::start`] spawns, on the current tokio runtime:
+//!
+//! - one **reader** task that pulls frames from the [`Receiver`] and hands them, through a
+//!   bounded `flume` channel (back-pressure, not an unbounded queue), to
+//! - `workers` **receive workers** that decode, count and [`Buffer::receive`] in parallel, and
+//! - one **peer-set follower** that applies every update of the [`PeerSetSource`], in order,
+//!   with [`Buffer::update_primary`].
+//!
+//! Application tasks use the shared [`Buffer`] directly for `get` and `subscribe`, and the
+//! [`Engine`] handle for [`broadcast`](Engine::broadcast), which inserts under our own id
+//! (serving waiters, caching only if we are primary) and then sends.
+//!
+//! Bad input is counted (`receive_total{status="Invalid"}`), logged at `debug` with the peer,
+//! and never stops the engine: a frame over `max_frame_size` is rejected before decoding, a
+//! frame that fails to decode is rejected, and a panic in user code (`Codec::decode`,
+//! `Message::digest`) while handling a frame is caught, counted and logged at `warn`.
+
+use crate::Buffer;
+use crate::buffer::Insert;
+use crate::message::{Codec, Message};
+use crate::net::{PeerSetSource, Receiver, Recipients, Sender};
+use bytes::Bytes;
+use std::fmt::Debug;
+use std::future::Future;
+use std::hash::Hash;
+use std::panic::AssertUnwindSafe;
+use std::pin::pin;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll, Waker};
+use thiserror::Error;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, error, warn};
+
+/// Engine settings.
+#[derive(Clone, Debug)]
+pub struct EngineConfig<C> {
+    /// Passed unchanged as the `priority` flag of every send.
+    pub priority: bool,
+    /// Bounds for decoding inbound messages (`Codec::Config`).
+    pub codec: C,
+    /// Receive workers decoding and inserting in parallel (default: the number of cores).
+    pub workers: usize,
+    /// Frames buffered between the reader and the workers (default 1,024).
+    pub frame_queue: usize,
+    /// Frames longer than this are rejected before decoding (default 1 MiB).
+    pub max_frame_size: usize,
+}
+
+impl<C> EngineConfig<C> {
+    /// Defaults, with `codec` as the decoding bounds.
+    pub fn new(codec: C) -> Self {
+        Self {
+            priority: false,
+            codec,
+            workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            frame_queue: 1024,
+            max_frame_size: 1 << 20,
+        }
+    }
+}
+
+/// Why an engine could not start.
+#[derive(Clone, Debug, Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EngineError {
+    /// `Engine::start` was called outside a tokio runtime.
+    #[error("Engine::start must be called within a tokio runtime")]
+    NoRuntime,
+    /// A configuration value is out of range.
+    #[error("invalid engine configuration: {0}")]
+    Config(&'static str),
+}
+
+/// Counts of what the receive path did (also exported as metrics by the buffer).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EngineStats {
+    /// Frames that decoded.
+    pub received: u64,
+    /// Decoded messages inserted (new in the sender's deque).
+    pub inserted: u64,
+    /// Decoded messages the sender's deque already held.
+    pub duplicate: u64,
+    /// Decoded messages from peers outside the primary set.
+    pub ineligible: u64,
+    /// Frames rejected: oversized, undecodable, or whose handling panicked.
+    pub invalid: u64,
+    /// Of `invalid`, frames whose handling panicked in user code.
+    pub panicked: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    received: AtomicU64,
+    inserted: AtomicU64,
+    duplicate: AtomicU64,
+    ineligible: AtomicU64,
+    invalid: AtomicU64,
+    panicked: AtomicU64,
+}
+
+struct Inner<P, M: Message, S> {
+    buffer: Arc<Buffer<P, M>>,
+    me: P,
+    sender: S,
+    priority: bool,
+    cancel: CancellationToken,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+    live: Arc<AtomicUsize>,
+    counters: Arc<Counters>,
+    applied: watch::Sender<Option<u64>>,
+}
+
+impl<P, M: Message, S> Drop for Inner<P, M, S> {
+    fn drop(&mut self) {
+        // The last handle is gone: nobody can broadcast or shut down any more.
+        self.cancel.cancel();
+    }
+}
+
+/// A running engine. Cheap to clone; all clones drive the same tasks.
+///
+/// Dropping the last clone stops the tasks (without waiting for them); call
+/// [`shutdown`](Self::shutdown) to stop them and wait.
+pub struct Engine<P, M: Message, S> {
+    inner: Arc<Inner<P, M, S>>,
+}
+
+impl<P, M: Message, S> Clone for Engine<P, M, S> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+/// Decrements the live-task count when a task ends, however it ends.
+struct LiveTask(Arc<AtomicUsize>);
+
+impl LiveTask {
+    fn new(live: &Arc<AtomicUsize>) -> Self {
+        live.fetch_add(1, Ordering::SeqCst);
+        Self(live.clone())
+    }
+}
+
+impl Drop for LiveTask {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl<P, M, S> Engine<P, M, S>
+where
+    P: Clone + Eq + Ord + Hash + Debug + Send + Sync + 'static,
+    M: Message + Codec,
+    S: Sender<P>,
+{
+    /// Starts the engine's tasks on the current tokio runtime.
+    ///
+    /// If the peer-set source already has an update ready (the usual providers push the latest
+    /// set on subscription), it is applied before this returns, so that a broadcast made right
+    /// after `start` already sees it (the reference's "initial set before queued work").
+    pub fn start(
+        buffer: Arc<Buffer<P, M>>,
+        me: P,
+        sender: S,
+        receiver: impl Receiver<P>,
+        mut peer_sets: impl PeerSetSource<P>,
+        config: EngineConfig<M::Config>,
+    ) -> Result<Self, EngineError> {
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| EngineError::NoRuntime)?;
+        if config.workers == 0 {
+            return Err(EngineError::Config("workers must be at least 1"));
+        }
+        if config.frame_queue == 0 {
+            return Err(EngineError::Config("frame_queue must be at least 1"));
+        }
+        let (applied, _) = watch::channel(None);
+        if let Some(update) = poll_once(peer_sets.next()).flatten() {
+            buffer.update_primary(update.primary);
+            applied.send_replace(Some(update.index));
+        }
+
+        let inner = Arc::new(Inner {
+            buffer,
+            me,
+            sender,
+            priority: config.priority,
+            cancel: CancellationToken::new(),
+            tasks: Mutex::new(Vec::new()),
+            live: Arc::new(AtomicUsize::new(0)),
+            counters: Arc::new(Counters::default()),
+            applied,
+        });
+        let (frames_tx, frames_rx) = flume::bounded(config.frame_queue);
+        let mut tasks = Vec::with_capacity(config.workers + 2);
+        let spawn = |future| spawn_counted(&runtime, &inner.live, future);
+        tasks.push(spawn_counted(
+            &runtime,
+            &inner.live,
+            read(receiver, frames_tx, inner.cancel.clone()),
+        ));
+        for _ in 0..config.workers {
+            let worker = Worker {
+                buffer: inner.buffer.clone(),
+                codec: config.codec.clone(),
+                max_frame_size: config.max_frame_size,
+                counters: inner.counters.clone(),
+            };
+            tasks.push(spawn(worker.run(frames_rx.clone(), inner.cancel.clone())));
+        }
+        tasks.push(spawn_counted(
+            &runtime,
+            &inner.live,
+            follow(
+                peer_sets,
+                inner.buffer.clone(),
+                inner.applied.clone(),
+                inner.cancel.clone(),
+            ),
+        ));
+        *inner.tasks.lock().unwrap_or_else(PoisonError::into_inner) = tasks;
+        Ok(Self { inner })
+    }
+
+    /// Inserts `message` under our own id (serving its subscribers whatever follows, caching it
+    /// only if we are primary, even if the send then fails), then sends it to `recipients`.
+    ///
+    /// Returns the peers the transport handed it to (`sent_to`); empty when the send failed
+    /// (logged) or the engine is shut down (then nothing is inserted either).
+    pub async fn broadcast(&self, recipients: Recipients<P>, message: M) -> Vec<P> {
+        let inner = &self.inner;
+        if inner.cancel.is_cancelled() {
+            return Vec::new();
+        }
+        let frame: Bytes = message.to_bytes();
+        let _ = inner.buffer.insert(inner.me.clone(), message);
+        match inner.sender.send(recipients, frame, inner.priority).await {
+            Ok(sent_to) => sent_to,
+            Err(err) => {
+                error!(%err, "failed to send message");
+                Vec::new()
+            }
+        }
+    }
+
+    /// The shared buffer, for `get` and `subscribe`.
+    pub fn buffer(&self) -> &Arc<Buffer<P, M>> {
+        &self.inner.buffer
+    }
+
+    /// Our own peer id.
+    pub fn id(&self) -> &P {
+        &self.inner.me
+    }
+
+    /// What the receive path has done so far.
+    pub fn stats(&self) -> EngineStats {
+        let c = &self.inner.counters;
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        EngineStats {
+            received: load(&c.received),
+            inserted: load(&c.inserted),
+            duplicate: load(&c.duplicate),
+            ineligible: load(&c.ineligible),
+            invalid: load(&c.invalid),
+            panicked: load(&c.panicked),
+        }
+    }
+
+    /// Waits until a peer-set update with an index of at least `index` has been applied.
+    /// Returns at once if the engine is shut down.
+    pub async fn wait_for_peer_set(&self, index: u64) {
+        let mut applied = self.inner.applied.subscribe();
+        tokio::select! {
+            _ = applied.wait_for(|v| v.is_some_and(|i| i >= index)) => {}
+            () = self.inner.cancel.cancelled() => {}
+        }
+    }
+
+    /// How many of the engine's tasks are still running.
+    pub fn running_tasks(&self) -> usize {
+        self.inner.live.load(Ordering::SeqCst)
+    }
+
+    /// Whether [`shutdown`](Self::shutdown) has been called.
+    pub fn is_shut_down(&self) -> bool {
+        self.inner.cancel.is_cancelled()
+    }
+
+    /// Stops every task the engine spawned and waits for them to end. Afterwards `broadcast`
+    /// returns an empty `sent_to`, and the buffer keeps serving `get` and `subscribe` from what
+    /// is cached. Idempotent.
+    pub async fn shutdown(&self) {
+        self.inner.cancel.cancel();
+        let tasks = std::mem::take(
+            &mut *self
+                .inner
+                .tasks
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        );
+        for task in tasks {
+            if let Err(err) = task.await {
+                error!(%err, "engine task failed");
+            }
+        }
+    }
+}
+
+/// Spawns `future`, counted in `live` until it ends (however it ends).
+fn spawn_counted(
+    runtime: &tokio::runtime::Handle,
+    live: &Arc<AtomicUsize>,
+    future: impl Future<Output = ()> + Send + 'static,
+) -> JoinHandle<()> {
+    let task = LiveTask::new(live);
+    runtime.spawn(async move {
+        let _task = task;
+        future.await;
+    })
+}
+
+/// Polls a future once, with a no-op waker.
+fn poll_once<F: Future>(future: F) -> Option<F::Output> {
+    match pin!(future).poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(output) => Some(output),
+        Poll::Pending => None,
+    }
+}
+
+/// Pulls frames off the network into the workers' queue.
+async fn read<P: Send + 'static>(
+    mut receiver: impl Receiver<P>,
+    frames: flume::Sender<(P, Bytes)>,
+    cancel: CancellationToken,
+) {
+    loop {
+        let frame = tokio::select! {
+            biased;
+            () = cancel.cancelled() => return,
+            frame = receiver.recv() => match frame {
+                Ok(frame) => frame,
+                Err(_) => {
+                    warn!("network receiver closed; the engine no longer receives");
+                    return;
+                }
+            },
+        };
+        tokio::select! {
+            biased;
+            () = cancel.cancelled() => return,
+            sent = frames.send_async(frame) => if sent.is_err() { return },
+        }
+    }
+}
+
+/// Applies peer-set updates in order.
+async fn follow<P, M>(
+    mut source: impl PeerSetSource<P>,
+    buffer: Arc<Buffer<P, M>>,
+    applied: watch::Sender<Option<u64>>,
+    cancel: CancellationToken,
+) where
+    P: Clone + Eq + Ord + Hash + Debug + Send + Sync + 'static,
+    M: Message,
+{
+    loop {
+        let update = tokio::select! {
+            biased;
+            () = cancel.cancelled() => return,
+            update = source.next() => update,
+        };
+        let Some(update) = update else {
+            debug!("peer set source closed; keeping the last primary set");
+            return;
+        };
+        debug!(
+            index = update.index,
+            primary = update.primary.len(),
+            "peer set update"
+        );
+        buffer.update_primary(update.primary);
+        applied.send_replace(Some(update.index));
+    }
+}
+
+/// Decodes and inserts frames.
+struct Worker<P, M: Message + Codec> {
+    buffer: Arc<Buffer<P, M>>,
+    codec: M::Config,
+    max_frame_size: usize,
+    counters: Arc<Counters>,
+}
+
+impl<P, M> Worker<P, M>
+where
+    P: Clone + Eq + Ord + Hash + Debug + Send + Sync + 'static,
+    M: Message + Codec,
+{
+    async fn run(self, frames: flume::Receiver<(P, Bytes)>, cancel: CancellationToken) {
+        loop {
+            let (peer, frame) = tokio::select! {
+                biased;
+                () = cancel.cancelled() => return,
+                frame = frames.recv_async() => match frame {
+                    Ok(frame) => frame,
+                    Err(_) => return, // the reader is gone and the queue is drained
+                },
+            };
+            self.handle(peer, frame);
+        }
+    }
+
+    fn handle(&self, peer: P, frame: Bytes) {
+        let counters = &self.counters;
+        if frame.len() > self.max_frame_size {
+            debug!(
+                ?peer,
+                len = frame.len(),
+                max = self.max_frame_size,
+                "rejected oversized frame"
+            );
+            return self.reject();
+        }
+        // User code (decode, digest, clone) runs in here: a panic is contained to this frame.
+        let handled =
+            std::panic::catch_unwind(AssertUnwindSafe(|| match M::decode(frame, &self.codec) {
+                Ok(message) => Ok(self.buffer.receive(peer.clone(), message)),
+                Err(err) => Err(err),
+            }));
+        match handled {
+            Ok(Ok(result)) => {
+                counters.received.fetch_add(1, Ordering::Relaxed);
+                let counter = match result {
+                    Insert::Inserted => &counters.inserted,
+                    Insert::Duplicate => &counters.duplicate,
+                    Insert::Ineligible => &counters.ineligible,
+                };
+                counter.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(Err(err)) => {
+                debug!(?peer, %err, "rejected undecodable frame");
+                self.reject();
+            }
+            Err(_) => {
+                warn!(
+                    ?peer,
+                    "handling a frame panicked in user code; frame dropped"
+                );
+                counters.panicked.fetch_add(1, Ordering::Relaxed);
+                self.reject();
+            }
+        }
+    }
+
+    fn reject(&self) {
+        self.counters.invalid.fetch_add(1, Ordering::Relaxed);
+        self.buffer.record_invalid();
+    }
+}
