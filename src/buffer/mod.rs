@@ -23,8 +23,9 @@
 //!    of `d` (eligible or not) that starts after it registered. No lost wake-up.
 //! 5. Dropping an unresolved subscription removes its registration at once; the last one for `d`
 //!    removes the `Waiting` slot (the `waiters` gauge drops without any sweep).
-//! 6. Memory: cached messages <= |primary| x `deque_size`, whatever peers send; `Waiting` slots
-//!    hold only live subscriptions.
+//! 6. Memory: cached messages <= |primary| x `deque_size`, whatever peers send, at every
+//!    instant outside peer-set updates (an insert evicts before it stores); `Waiting` slots hold
+//!    only live subscriptions.
 //!
 //! # Lock order
 //!
@@ -202,12 +203,21 @@ where
             self.store.serve(digest, message);
             return Insert::Ineligible;
         }
+        if self.deque_size == 0 {
+            // Every insert would evict itself at once: nothing to store, waiters to serve.
+            drop(guard);
+            self.store.serve(digest, message);
+            return Insert::Inserted;
+        }
         match guard.push(digest, self.deque_size) {
             // The deque holds the digest, so it is cached and has no waiters to serve.
             Push::Duplicate => Insert::Duplicate,
             Push::Added { evicted } => {
-                let wakeups = self.store.acquire(digest, message);
+                // Evict before storing, so that the number of cached messages never exceeds
+                // |primary| x deque_size, not even for an instant. (`evicted` is never `digest`:
+                // with room for at least one, the oldest of two or more entries goes.)
                 let freed = evicted.and_then(|old| self.store.release(old, Eviction::Overflow));
+                let wakeups = self.store.acquire(digest, message);
                 drop(guard);
                 drop(freed);
                 wakeups.wake(&self.store.metrics);
