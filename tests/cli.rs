@@ -12,19 +12,48 @@ fn shardcast(args: &[&str]) -> std::process::Output {
 #[test]
 fn small_demo_delivers_everything_and_prints_the_table() {
     let out = shardcast(&[
-        "demo", "--nodes", "3", "--messages", "50", "--payload", "64", "--latency-ms", "2",
-        "--jitter-ms", "1", "--loss", "0.05", "--retry-ms", "20",
+        "demo",
+        "--nodes",
+        "3",
+        "--messages",
+        "50",
+        "--payload",
+        "64",
+        "--latency-ms",
+        "2",
+        "--jitter-ms",
+        "1",
+        "--loss",
+        "0.05",
+        "--retry-ms",
+        "20",
     ]);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.contains("full delivery"), "{stdout}");
-    assert!(stdout.contains("100/100"), "each node gets 2 peers x 50 messages: {stdout}");
+    assert!(
+        stdout.contains("100/100"),
+        "each node gets 2 peers x 50 messages: {stdout}"
+    );
     assert!(stdout.contains("resident/bound"));
 }
 
 #[test]
 fn demo_is_the_default_subcommand() {
-    let out = shardcast(&["--nodes", "2", "--messages", "5", "--latency-ms", "1", "--loss", "0"]);
+    let out = shardcast(&[
+        "--nodes",
+        "2",
+        "--messages",
+        "5",
+        "--latency-ms",
+        "1",
+        "--loss",
+        "0",
+    ]);
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("full delivery"));
 }
