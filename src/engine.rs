@@ -197,23 +197,27 @@ where
             counters: Arc::new(Counters::default()),
             applied,
         });
-        let (frames_tx, frames_rx) = flume::bounded(config.frame_queue);
+        // The queue holds batches: bound it so that at most about `frame_queue` frames wait.
+        let (frames_tx, frames_rx) = flume::bounded(config.frame_queue.div_ceil(MAX_BATCH));
         let mut tasks = Vec::with_capacity(config.workers + 2);
-        let spawn = |future| spawn_counted(&runtime, &inner.live, future);
+        let worker = Worker {
+            buffer: inner.buffer.clone(),
+            codec: config.codec.clone(),
+            max_frame_size: config.max_frame_size,
+            counters: inner.counters.clone(),
+        };
+        for _ in 0..config.workers {
+            tasks.push(spawn_counted(
+                &runtime,
+                &inner.live,
+                worker.clone().run(frames_rx.clone(), inner.cancel.clone()),
+            ));
+        }
         tasks.push(spawn_counted(
             &runtime,
             &inner.live,
-            read(receiver, frames_tx, inner.cancel.clone()),
+            read(receiver, frames_tx, worker, inner.cancel.clone()),
         ));
-        for _ in 0..config.workers {
-            let worker = Worker {
-                buffer: inner.buffer.clone(),
-                codec: config.codec.clone(),
-                max_frame_size: config.max_frame_size,
-                counters: inner.counters.clone(),
-            };
-            tasks.push(spawn(worker.run(frames_rx.clone(), inner.cancel.clone())));
-        }
         tasks.push(spawn_counted(
             &runtime,
             &inner.live,
@@ -334,14 +338,27 @@ fn poll_once<F: Future>(future: F) -> Option<F::Output> {
     }
 }
 
-/// Pulls frames off the network into the workers' queue.
-async fn read<P: Send + 'static>(
+/// Most frames handed to a worker at once.
+const MAX_BATCH: usize = 64;
+
+/// Pulls frames off the network and hands them to the workers.
+///
+/// After each frame it takes whatever else the receiver already holds (up to [`MAX_BATCH`])
+/// without waiting, and sends the lot as one batch: one channel operation and at most one
+/// worker wake-up per batch instead of per frame. A frame that arrives alone, with no backlog
+/// queued for the workers, is handled here at once: at low load that saves the hand-off to a
+/// worker (a task wake-up) on the path from the network to a subscriber.
+async fn read<P, M>(
     mut receiver: impl Receiver<P>,
-    frames: flume::Sender<(P, Bytes)>,
+    frames: flume::Sender<Vec<(P, Bytes)>>,
+    worker: Worker<P, M>,
     cancel: CancellationToken,
-) {
+) where
+    P: Clone + Eq + Ord + Hash + Debug + Send + Sync + 'static,
+    M: Message + Codec,
+{
     loop {
-        let frame = tokio::select! {
+        let first = tokio::select! {
             biased;
             () = cancel.cancelled() => return,
             frame = receiver.recv() => match frame {
@@ -352,10 +369,25 @@ async fn read<P: Send + 'static>(
                 }
             },
         };
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            // `recv` is cancel-safe (a `Receiver` requirement): dropping it unready loses nothing.
+            match poll_once(receiver.recv()) {
+                Some(Ok(frame)) => batch.push(frame),
+                _ => break,
+            }
+        }
+        if batch.len() == 1 && frames.is_empty() {
+            let (peer, frame) = batch.pop().expect("one frame");
+            let mut tally = Tally::default();
+            worker.handle(peer, frame, &mut tally);
+            worker.flush(tally);
+            continue;
+        }
         tokio::select! {
             biased;
             () = cancel.cancelled() => return,
-            sent = frames.send_async(frame) => if sent.is_err() { return },
+            sent = frames.send_async(batch) => if sent.is_err() { return },
         }
     }
 }
@@ -390,6 +422,17 @@ async fn follow<P, M>(
     }
 }
 
+/// What one batch did, added to the shared counters once.
+#[derive(Default)]
+struct Tally {
+    received: u64,
+    inserted: u64,
+    duplicate: u64,
+    ineligible: u64,
+    invalid: u64,
+    panicked: u64,
+}
+
 /// Decodes and inserts frames.
 struct Worker<P, M: Message + Codec> {
     buffer: Arc<Buffer<P, M>>,
@@ -398,27 +441,42 @@ struct Worker<P, M: Message + Codec> {
     counters: Arc<Counters>,
 }
 
+impl<P, M: Message + Codec> Clone for Worker<P, M> {
+    fn clone(&self) -> Self {
+        Self {
+            buffer: self.buffer.clone(),
+            codec: self.codec.clone(),
+            max_frame_size: self.max_frame_size,
+            counters: self.counters.clone(),
+        }
+    }
+}
+
 impl<P, M> Worker<P, M>
 where
     P: Clone + Eq + Ord + Hash + Debug + Send + Sync + 'static,
     M: Message + Codec,
 {
-    async fn run(self, frames: flume::Receiver<(P, Bytes)>, cancel: CancellationToken) {
+    async fn run(self, frames: flume::Receiver<Vec<(P, Bytes)>>, cancel: CancellationToken) {
         loop {
-            let (peer, frame) = tokio::select! {
+            let batch = tokio::select! {
                 biased;
                 () = cancel.cancelled() => return,
-                frame = frames.recv_async() => match frame {
-                    Ok(frame) => frame,
+                batch = frames.recv_async() => match batch {
+                    Ok(batch) => batch,
                     Err(_) => return, // the reader is gone and the queue is drained
                 },
             };
-            self.handle(peer, frame);
+            let mut tally = Tally::default();
+            for (peer, frame) in batch {
+                self.handle(peer, frame, &mut tally);
+            }
+            self.flush(tally);
         }
     }
 
-    fn handle(&self, peer: P, frame: Bytes) {
-        let counters = &self.counters;
+    /// Decodes and inserts one frame, counting into `tally`.
+    fn handle(&self, peer: P, frame: Bytes, tally: &mut Tally) {
         if frame.len() > self.max_frame_size {
             debug!(
                 ?peer,
@@ -426,41 +484,59 @@ where
                 max = self.max_frame_size,
                 "rejected oversized frame"
             );
-            return self.reject();
+            tally.invalid += 1;
+            return;
         }
         // User code (decode, digest, clone) runs in here: a panic is contained to this frame.
         let handled =
             std::panic::catch_unwind(AssertUnwindSafe(|| match M::decode(frame, &self.codec) {
-                Ok(message) => Ok(self.buffer.receive(peer.clone(), message)),
+                Ok(message) => Ok(self.buffer.receive_untallied(peer.clone(), message)),
                 Err(err) => Err(err),
             }));
         match handled {
             Ok(Ok(result)) => {
-                counters.received.fetch_add(1, Ordering::Relaxed);
-                let counter = match result {
-                    Insert::Inserted => &counters.inserted,
-                    Insert::Duplicate => &counters.duplicate,
-                    Insert::Ineligible => &counters.ineligible,
-                };
-                counter.fetch_add(1, Ordering::Relaxed);
+                tally.received += 1;
+                match result {
+                    Insert::Inserted => tally.inserted += 1,
+                    Insert::Duplicate => tally.duplicate += 1,
+                    Insert::Ineligible => tally.ineligible += 1,
+                }
             }
             Ok(Err(err)) => {
                 debug!(?peer, %err, "rejected undecodable frame");
-                self.reject();
+                tally.invalid += 1;
             }
             Err(_) => {
                 warn!(
                     ?peer,
                     "handling a frame panicked in user code; frame dropped"
                 );
-                counters.panicked.fetch_add(1, Ordering::Relaxed);
-                self.reject();
+                tally.invalid += 1;
+                tally.panicked += 1;
             }
         }
     }
 
-    fn reject(&self) {
-        self.counters.invalid.fetch_add(1, Ordering::Relaxed);
-        self.buffer.record_invalid();
+    /// Adds a tally to the engine's counters and the buffer's metrics: a few shared atomic
+    /// additions per batch rather than several per frame.
+    fn flush(&self, tally: Tally) {
+        let c = &self.counters;
+        for (counter, n) in [
+            (&c.received, tally.received),
+            (&c.inserted, tally.inserted),
+            (&c.duplicate, tally.duplicate),
+            (&c.ineligible, tally.ineligible),
+            (&c.invalid, tally.invalid),
+            (&c.panicked, tally.panicked),
+        ] {
+            if n > 0 {
+                counter.fetch_add(n, Ordering::Relaxed);
+            }
+        }
+        self.buffer.add_receive_counts(
+            tally.inserted,
+            tally.duplicate + tally.ineligible,
+            tally.invalid,
+        );
     }
 }

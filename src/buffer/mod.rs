@@ -187,6 +187,31 @@ where
         self.store.metrics.receive_invalid.increment(1);
     }
 
+    /// [`receive`](Self::receive) without `receive_total`: the engine's workers tally a batch
+    /// and add it once with [`add_receive_counts`](Self::add_receive_counts), instead of
+    /// touching a shared counter per frame.
+    #[cfg(feature = "engine")]
+    pub(crate) fn receive_untallied(&self, peer: P, message: M) -> Insert {
+        let digest = message.digest();
+        self.count_peer(&peer);
+        self.insert_digest(&peer, digest, message)
+    }
+
+    /// Adds a batch's tallies to `receive_total{Success, Dropped, Invalid}`.
+    #[cfg(feature = "engine")]
+    pub(crate) fn add_receive_counts(&self, success: u64, dropped: u64, invalid: u64) {
+        let metrics = &self.store.metrics;
+        for (counter, n) in [
+            (&metrics.receive_success, success),
+            (&metrics.receive_dropped, dropped),
+            (&metrics.receive_invalid, invalid),
+        ] {
+            if n > 0 {
+                counter.increment(n);
+            }
+        }
+    }
+
     fn insert_digest(&self, peer: &P, digest: M::Digest, message: M) -> Insert {
         let Some(deque) = self.peers.deque(peer) else {
             self.store.serve(digest, message);
@@ -218,6 +243,8 @@ where
                 // with room for at least one, the oldest of two or more entries goes.)
                 let freed = evicted.and_then(|old| self.store.release(old, Eviction::Overflow));
                 let wakeups = self.store.acquire(digest, message);
+                self.store
+                    .adjust_cached(isize::from(wakeups.cached) - isize::from(freed.is_some()));
                 drop(guard);
                 drop(freed);
                 wakeups.wake(&self.store.metrics);
@@ -279,9 +306,11 @@ where
     /// Concurrent updates are serialised; when they return, the last one to start is in force.
     pub fn update_primary(&self, peers: impl IntoIterator<Item = P>) {
         let set: PeerSet<P> = peers.into_iter().collect();
+        let mut freed = 0;
         self.peers.replace(set, |digest| {
-            drop(self.store.release(digest, Eviction::PeerLeft));
+            freed += isize::from(self.store.release(digest, Eviction::PeerLeft).is_some());
         });
+        self.store.adjust_cached(-freed);
     }
 
     /// Whether `peer` is in the latest primary set.

@@ -39,20 +39,24 @@ pub(crate) struct Wakeups<M: Message> {
     slots: Vec<Arc<WaiterSlot<M>>>,
     /// The inserted copy, when the store did not keep it (or kept a clone of it).
     message: Option<M>,
+    /// Whether this acquire cached the message (it was not cached before). The caller accounts
+    /// for it in `counts.cached` with [`Store::adjust_cached`].
+    pub(crate) cached: bool,
 }
 
 impl<M: Message> Wakeups<M> {
-    fn none(message: Option<M>) -> Self {
+    fn none(message: Option<M>, cached: bool) -> Self {
         Self {
             slots: Vec::new(),
             message,
+            cached,
         }
     }
 
     /// Completes every taken waiter with a clone of the message, then drops the message. Call
     /// with no lock held.
     pub(crate) fn wake(self, metrics: &Metrics) {
-        let Self { slots, message } = self;
+        let Self { slots, message, .. } = self;
         let Some(message) = message else {
             debug_assert!(slots.is_empty(), "waiters taken without a message");
             return;
@@ -216,6 +220,7 @@ impl<M: Message> Store<M> {
         Wakeups {
             slots,
             message: Some(message),
+            cached: false,
         }
         .wake(&self.metrics);
     }
@@ -232,31 +237,29 @@ impl<M: Message> Store<M> {
         let (wakeups, _) = self.digests.update(digest, |entry| match entry {
             Some(Slot::Cached { refs, .. }) => {
                 *refs += 1;
-                (Op::Keep, Wakeups::none(Some(message)))
+                (Op::Keep, Wakeups::none(Some(message), false))
             }
             Some(Slot::Waiting(slots)) => {
-                let slots = std::mem::take(slots);
-                self.forget_waiters(slots.len());
-                self.cache_one();
+                // Clone before changing anything: a panicking `Clone` leaves the slot as it was.
                 let cached = Slot::Cached {
                     message: message.clone(),
                     refs: 1,
                 };
+                let slots = std::mem::take(slots);
+                self.forget_waiters(slots.len());
                 (
                     Op::Insert(cached),
                     Wakeups {
                         slots,
                         message: Some(message),
+                        cached: true,
                     },
                 )
             }
-            None => {
-                self.cache_one();
-                (
-                    Op::Insert(Slot::Cached { message, refs: 1 }),
-                    Wakeups::none(None),
-                )
-            }
+            None => (
+                Op::Insert(Slot::Cached { message, refs: 1 }),
+                Wakeups::none(None, true),
+            ),
         });
         wakeups
     }
@@ -264,7 +267,7 @@ impl<M: Message> Store<M> {
     /// One deque no longer holds `digest`: drop a reference, and the message with the last one.
     /// Decrement, check and removal are one critical section, so an insert from another peer
     /// cannot revive the slot in between. Returns the freed message so that the caller drops it
-    /// after releasing its own locks.
+    /// after releasing its own locks, and accounts for it with [`Store::adjust_cached`].
     pub(crate) fn release(&self, digest: M::Digest, reason: Eviction) -> Option<M> {
         #[cfg(loom)]
         if crate::sync::mutation("release_without_recheck") {
@@ -276,8 +279,6 @@ impl<M: Message> Store<M> {
                 (Op::Keep, ())
             }
             Some(Slot::Cached { .. }) => {
-                self.counts.cached.fetch_sub(1, Ordering::Relaxed);
-                self.metrics.cached.decrement(1.0);
                 self.metrics.eviction(reason).increment(1);
                 (Op::Remove, ())
             }
@@ -291,9 +292,23 @@ impl<M: Message> Store<M> {
         }
     }
 
-    fn cache_one(&self) {
-        self.counts.cached.fetch_add(1, Ordering::Relaxed);
-        self.metrics.cached.increment(1.0);
+    /// Applies a net change to the cached-message count and gauge. Callers apply an insert's
+    /// eviction and its new message together, so the count moves once per insert (two shared
+    /// atomics fewer) and, applied after the eviction, never exceeds the bound.
+    pub(crate) fn adjust_cached(&self, delta: isize) {
+        match delta {
+            0 => {}
+            d if d > 0 => {
+                self.counts.cached.fetch_add(d as usize, Ordering::Relaxed);
+                self.metrics.cached.increment(d as f64);
+            }
+            d => {
+                self.counts
+                    .cached
+                    .fetch_sub(d.unsigned_abs(), Ordering::Relaxed);
+                self.metrics.cached.decrement(d.unsigned_abs() as f64);
+            }
+        }
     }
 
     fn forget_waiters(&self, served: usize) {
@@ -362,7 +377,6 @@ impl<M: Message> Store<M> {
         if !zero {
             return None;
         }
-        self.counts.cached.fetch_sub(1, Ordering::Relaxed);
         self.metrics.eviction(reason).increment(1);
         match self.digests.remove(&digest) {
             Some(Slot::Cached { message, .. }) => Some(message),

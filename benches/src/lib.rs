@@ -1,0 +1,38 @@
+//! Shared pieces of the benchmarks: the workload (messages and frames), and the glue that feeds
+//! the actor engine (`commonware-broadcast` 2026.4.0, `buffered`) in process: a channel-backed
+//! `Receiver`, a `Sender` that drops every send, and a `Provider` with one peer set.
+
+pub mod actor;
+pub mod shard;
+
+use bytes::Bytes;
+use shardcast::{Blob, Codec};
+
+/// A deterministic payload of `len` bytes, unique per `(peer, seq)` (needs `len >= 12`).
+pub fn payload(peer: u32, seq: u64, len: usize) -> Vec<u8> {
+    let mut bytes = vec![0u8; len.max(12)];
+    bytes[..4].copy_from_slice(&peer.to_le_bytes());
+    bytes[4..12].copy_from_slice(&seq.to_le_bytes());
+    let mut state = seq ^ (u64::from(peer) << 32) ^ 0x9e37_79b9_7f4a_7c15;
+    for byte in &mut bytes[12..] {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1);
+        *byte = (state >> 56) as u8;
+    }
+    bytes.truncate(len);
+    bytes
+}
+
+/// `count` frames, `(sender index, encoded message)`, round-robin over `peers` senders, every
+/// message distinct. The encoding is the same for shardcast's `Blob` and the actor's message:
+/// `varint(len) || payload`.
+pub fn frames(peers: usize, count: usize, len: usize, salt: u64) -> Vec<(usize, Bytes)> {
+    (0..count)
+        .map(|i| {
+            let peer = i % peers;
+            let seq = (i / peers) as u64 | salt << 40;
+            (peer, Blob::new(payload(peer as u32, seq, len)).to_bytes())
+        })
+        .collect()
+}
