@@ -342,25 +342,23 @@ impl<M: Message> Store<M> {
             _ => (Op::Keep, Vec::new()),
         });
         let copy = message.clone();
-        self.digests.update(digest, |entry| match entry {
+        let (cached, _) = self.digests.update(digest, |entry| match entry {
             Some(Slot::Cached { refs, .. }) => {
                 *refs += 1;
-                (Op::Keep, ())
+                (Op::Keep, false)
             }
-            _ => {
-                self.cache_one();
-                (
-                    Op::Insert(Slot::Cached {
-                        message: copy,
-                        refs: 1,
-                    }),
-                    (),
-                )
-            }
+            _ => (
+                Op::Insert(Slot::Cached {
+                    message: copy,
+                    refs: 1,
+                }),
+                true,
+            ),
         });
         Wakeups {
             slots,
             message: Some(message),
+            cached,
         }
     }
 
