@@ -67,12 +67,25 @@ use crate::message::Message;
 use crate::metrics::{Eviction, Metrics};
 use crate::sync::{Arc, Op, ShardedMap};
 use metrics::Counter;
-use peers::{PeerSet, Peers, Push};
+use peers::{PeerSet, Peers};
 use std::fmt::{self, Debug};
 use std::hash::Hash;
 use std::sync::atomic::Ordering;
 use store::{Registration, Store};
 use thiserror::Error;
+
+/// Applies an insert's net change to the cached count when dropped, also while unwinding:
+/// one update per insert instead of two, and no drift if `M::clone` panics midway.
+struct CachedDelta<'a, M: Message> {
+    store: &'a Store<M>,
+    delta: isize,
+}
+
+impl<M: Message> Drop for CachedDelta<'_, M> {
+    fn drop(&mut self) {
+        self.store.adjust_cached(self.delta);
+    }
+}
 
 /// What an insert did with a message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -234,23 +247,31 @@ where
             self.store.serve(digest, message);
             return Insert::Inserted;
         }
-        match guard.push(digest, self.deque_size) {
+        if guard.touch(&digest) {
             // The deque holds the digest, so it is cached and has no waiters to serve.
-            Push::Duplicate => Insert::Duplicate,
-            Push::Added { evicted } => {
-                // Evict before storing, so that the number of cached messages never exceeds
-                // |primary| x deque_size, not even for an instant. (`evicted` is never `digest`:
-                // with room for at least one, the oldest of two or more entries goes.)
-                let freed = evicted.and_then(|old| self.store.release(old, Eviction::Overflow));
-                let wakeups = self.store.acquire(digest, message);
-                self.store
-                    .adjust_cached(isize::from(wakeups.cached) - isize::from(freed.is_some()));
-                drop(guard);
-                drop(freed);
-                wakeups.wake(&self.store.metrics);
-                Insert::Inserted
-            }
+            return Insert::Duplicate;
         }
+        // Evict first, store second, push last. Evicting first keeps the number of cached
+        // messages within |primary| x deque_size at every instant. Storing before pushing makes
+        // the one step that runs user code under a lock (`M::clone`, when waiters must be served
+        // and the slot keeps a copy) come before any change to the deque: if it panics, the
+        // deque has merely lost its oldest entry, properly released, and the accounting below
+        // still runs (on unwind).
+        let freed = guard
+            .make_room(self.deque_size)
+            .and_then(|old| self.store.release(old, Eviction::Overflow));
+        let mut cached = CachedDelta {
+            store: &self.store,
+            delta: -isize::from(freed.is_some()),
+        };
+        let wakeups = self.store.acquire(digest, message);
+        cached.delta += isize::from(wakeups.cached);
+        guard.push_newest(digest);
+        drop(cached);
+        drop(guard);
+        drop(freed);
+        wakeups.wake(&self.store.metrics);
+        Insert::Inserted
     }
 
     fn count_peer(&self, peer: &P) {

@@ -19,8 +19,9 @@ pub(crate) struct PeerDeque<D> {
     retired: bool,
 }
 
-/// What [`PeerDeque::push`] did.
-pub(crate) enum Push<D> {
+/// What `PeerDeque::push` did (tests only).
+#[cfg(test)]
+enum Push<D> {
     /// The digest was already held: it is now the newest.
     Duplicate,
     /// The digest is new; `evicted` is the oldest digest that overflowed, if any.
@@ -39,17 +40,35 @@ impl<D: Copy + Eq + Hash> PeerDeque<D> {
         self.retired
     }
 
-    /// Makes `digest` the newest entry, evicting the oldest beyond `capacity`.
-    pub(crate) fn push(&mut self, digest: D, capacity: usize) -> Push<D> {
-        // `insert` moves an existing entry to the back (newest) and returns false.
-        if !self.digests.insert(digest) {
-            return Push::Duplicate;
-        }
-        let evicted = if self.digests.len() > capacity {
+    /// If the deque holds `digest`, makes it the newest and returns `true`.
+    pub(crate) fn touch(&mut self, digest: &D) -> bool {
+        self.digests.to_back(digest)
+    }
+
+    /// Makes room for one more digest within `capacity` (at least 1): removes and returns the
+    /// oldest when the deque is full.
+    pub(crate) fn make_room(&mut self, capacity: usize) -> Option<D> {
+        if self.digests.len() >= capacity {
             self.digests.pop_front()
         } else {
             None
-        };
+        }
+    }
+
+    /// Adds `digest` (not held) as the newest entry.
+    pub(crate) fn push_newest(&mut self, digest: D) {
+        let added = self.digests.insert(digest);
+        debug_assert!(added, "push_newest of a digest the deque holds");
+    }
+
+    /// `touch`, or `make_room` + `push_newest`, as one step (for tests).
+    #[cfg(test)]
+    fn push(&mut self, digest: D, capacity: usize) -> Push<D> {
+        if self.touch(&digest) {
+            return Push::Duplicate;
+        }
+        let evicted = self.make_room(capacity);
+        self.push_newest(digest);
         Push::Added { evicted }
     }
 
@@ -209,9 +228,12 @@ mod tests {
     }
 
     #[test]
-    fn capacity_zero_evicts_what_it_adds() {
+    fn make_room_pops_the_oldest_only_when_full() {
         let mut deque = PeerDeque::new();
-        assert!(matches!(deque.push(5, 0), Push::Added { evicted: Some(5) }));
+        assert_eq!(deque.make_room(1), None);
+        deque.push_newest(5);
+        assert_eq!(deque.make_room(2), None);
+        assert_eq!(deque.make_room(1), Some(5));
         assert_eq!(deque.len(), 0);
     }
 
