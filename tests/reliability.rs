@@ -26,7 +26,7 @@ async fn served<M: Message>(sub: shardcast::Subscription<M>) -> M {
         .expect("subscription never served")
 }
 
-/// 1. One primary peer floods 1,000,000 distinct messages while three others send at a normal
+/// Guarantee 1: one primary peer floods 1,000,000 distinct messages while three others send at a normal
 /// rate: resident messages never exceed |primary| x deque_size (sampled throughout), the others'
 /// messages stay cached, and their subscribers are all served.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -105,7 +105,7 @@ async fn flood_from_one_primary_peer_stays_bounded_and_spares_the_others() {
     buffer.check_invariants();
 }
 
-/// 2. A peer outside the primary set floods: nothing is cached for it, but every subscriber
+/// Guarantee 2: a peer outside the primary set floods: nothing is cached for it, but every subscriber
 /// waiting for one of its messages is served.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn flood_from_non_primary_caches_nothing_and_serves_waiters() {
@@ -147,7 +147,7 @@ async fn flood_from_non_primary_caches_nothing_and_serves_waiters() {
     buffer.check_invariants();
 }
 
-/// 4. The subscription bound: `try_subscribe` refuses at the limit (the gauge shows it), a
+/// Guarantee 4: the subscription bound: `try_subscribe` refuses at the limit (the gauge shows it), a
 /// dropped subscription frees its place at once, and a million subscribe/drop cycles leave no
 /// registration behind.
 #[test]
@@ -229,7 +229,7 @@ impl Codec for Touchy {
     }
 }
 
-/// 6. Panics in user code (`Codec::decode`, `Message::digest`, and `Clone` under the store's
+/// Guarantee 6: panics in user code (`Codec::decode`, `Message::digest`, and `Clone` under the store's
 /// lock) take down neither the engine nor the buffer: no poisoned lock, no stuck worker, no
 /// broken invariant; each is counted (`panicked`, `invalid`) and logged.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
