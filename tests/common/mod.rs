@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code, missing_docs)]
 
+pub mod model;
+
 use shardcast::{Buffer, Config, Message, Subscription};
 use std::future::Future;
 use std::pin::Pin;
