@@ -81,6 +81,8 @@
 #![warn(missing_docs)]
 
 pub mod buffer;
+#[cfg(feature = "commonware")]
+pub mod commonware;
 mod config;
 #[cfg(feature = "engine")]
 pub mod engine;

@@ -64,6 +64,9 @@ mod wire {
         /// A type-specific rejection.
         #[error("invalid: {0}")]
         Invalid(&'static str),
+        /// A rejection by a wrapped codec (e.g. commonware's), with its message.
+        #[error("invalid: {0}")]
+        Codec(String),
     }
 
     /// The wire format of a message: the payload is exactly `encode`'s output, with no framing.

@@ -1,0 +1,46 @@
+//! (b) Random operation sequences on `Buffer`, checked step by step against the sequential
+//! reference model of the integration tests (`tests/common/model.rs`).
+#![no_main]
+
+use arbitrary::{Arbitrary, Unstructured};
+use libfuzzer_sys::fuzz_target;
+use std::collections::BTreeSet;
+
+#[allow(dead_code, unused_imports)]
+#[path = "../../tests/common/mod.rs"]
+mod common;
+
+use common::model::{Op, run};
+
+fn op(u: &mut Unstructured<'_>) -> arbitrary::Result<Op> {
+    Ok(match u.int_in_range(0..=13)? {
+        0..=5 => Op::Insert {
+            peer: u.int_in_range(0..=4)?,
+            id: u.int_in_range(0..=7)?,
+            copy: u.int_in_range(0..=2)?,
+        },
+        6 => {
+            let mask: u8 = u.arbitrary()?;
+            Op::UpdatePrimary((0..5).filter(|p| mask >> p & 1 == 1).collect::<BTreeSet<u32>>())
+        }
+        7 | 8 => Op::Get(u.int_in_range(0..=7)?),
+        9 | 10 => Op::Subscribe(u.int_in_range(0..=7)?),
+        11 => Op::Drop(usize::arbitrary(u)?),
+        _ => Op::Poll(usize::arbitrary(u)?),
+    })
+}
+
+fuzz_target!(|data: &[u8]| {
+    let mut u = Unstructured::new(data);
+    let Ok(deque_size) = u.int_in_range(0..=4usize) else { return };
+    let mut ops = Vec::new();
+    while ops.len() < 256 {
+        match op(&mut u) {
+            Ok(op) => ops.push(op),
+            Err(_) => break,
+        }
+    }
+    if let Err(disagreement) = run(deque_size, ops) {
+        panic!("Buffer and the reference model disagree: {disagreement}");
+    }
+});
