@@ -5,8 +5,10 @@ use clap::{Args, Parser, Subcommand};
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use indicatif::{ProgressBar, ProgressStyle};
+#[cfg(feature = "commonware")]
+use shardcast::commonware as cw;
 use shardcast::net::Recipients;
-use shardcast::net::sim::{Link, Network, SimConfig, SimSender};
+use shardcast::net::sim::{Link, Network, SimConfig};
 use shardcast::{Blob, BlobConfig, Buffer, Config, Engine, EngineConfig, Message};
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -35,9 +37,16 @@ enum Command {
 
 #[derive(Args, Debug, Clone)]
 struct DemoArgs {
-    /// Nodes in the cluster.
-    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1024))]
-    nodes: u32,
+    /// Nodes in the cluster [default: 16 on the simulated WAN, 8 over commonware].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    nodes: Option<u32>,
+    /// The network: the embedded simulated WAN, or commonware-p2p's authenticated network over
+    /// TCP on 127.0.0.1 (needs the `commonware` feature).
+    #[arg(long, value_enum, default_value_t = NetworkKind::Sim)]
+    network: NetworkKind,
+    /// With `--network commonware`: node i listens on 127.0.0.1:(base-port + i).
+    #[arg(long, default_value_t = 30_500)]
+    base_port: u16,
     /// Messages each node broadcasts.
     #[arg(long, default_value_t = 2_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     messages: u64,
@@ -74,6 +83,20 @@ struct DemoArgs {
     max_rounds: u32,
 }
 
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum NetworkKind {
+    /// The embedded simulated WAN (latency, jitter and loss flags apply).
+    Sim,
+    /// commonware-p2p's authenticated, encrypted network over TCP on 127.0.0.1.
+    Commonware,
+}
+
+impl DemoArgs {
+    fn nodes(&self, default: u32) -> usize {
+        self.nodes.unwrap_or(default) as usize
+    }
+}
+
 fn parse_loss(s: &str) -> Result<f64, String> {
     let loss: f64 = s.parse().map_err(|e| format!("not a number: {e}"))?;
     if (0.0..1.0).contains(&loss) {
@@ -82,8 +105,6 @@ fn parse_loss(s: &str) -> Result<f64, String> {
         Err(format!("{loss} is not in [0, 1)"))
     }
 }
-
-type Node = Engine<u32, Blob, SimSender<u32>>;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -98,17 +119,28 @@ fn main() -> ExitCode {
         Some(Command::Demo(args)) => args,
         None => cli.demo,
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(err) => {
-            eprintln!("error: cannot start the runtime: {err}");
-            return ExitCode::FAILURE;
+    let result = match args.network {
+        NetworkKind::Sim => match tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(runtime) => runtime.block_on(demo_sim(args)),
+            Err(err) => Err(format!("cannot start the runtime: {err}")),
+        },
+        #[cfg(feature = "commonware")]
+        NetworkKind::Commonware => {
+            use cw::runtime::Runner as _;
+            let runner = cw::runtime::tokio::Runner::new(
+                cw::runtime::tokio::Config::new().with_worker_threads(2),
+            );
+            runner.start(|context| demo_commonware(context, args))
         }
+        #[cfg(not(feature = "commonware"))]
+        NetworkKind::Commonware => Err("this binary was built without the `commonware` feature: \
+             cargo run --release --features commonware -- --network commonware"
+            .to_string()),
     };
-    match runtime.block_on(demo(args)) {
+    match result {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(2),
         Err(err) => {
@@ -164,25 +196,29 @@ fn ms(micros: u64) -> String {
     format!("{:.1}", micros as f64 / 1000.0)
 }
 
-async fn demo(args: DemoArgs) -> Result<bool, String> {
-    let nodes = args.nodes as usize;
-    let messages = args.messages as usize;
-    let server = match args.metrics_addr {
-        Some(addr) => {
-            let server = shardcast::prometheus::serve(addr)
-                .await
-                .map_err(|e| e.to_string())?;
-            eprintln!("metrics: http://{}/metrics", server.local_addr());
-            Some(server)
-        }
-        None => None,
+async fn metrics_server(
+    args: &DemoArgs,
+) -> Result<Option<shardcast::prometheus::MetricsServer>, String> {
+    let Some(addr) = args.metrics_addr else {
+        return Ok(None);
     };
+    let server = shardcast::prometheus::serve(addr)
+        .await
+        .map_err(|e| e.to_string())?;
+    eprintln!("metrics: http://{}/metrics", server.local_addr());
+    Ok(Some(server))
+}
+
+/// The cluster on the simulated WAN.
+async fn demo_sim(args: DemoArgs) -> Result<bool, String> {
+    let nodes = args.nodes(16);
+    let server = metrics_server(&args).await?;
 
     let network = Network::new(SimConfig {
         seed: args.seed,
         ..SimConfig::default()
     });
-    let ids: Vec<u32> = (0..args.nodes).collect();
+    let ids: Vec<u32> = (0..nodes as u32).collect();
     let endpoints: Vec<_> = ids.iter().map(|id| network.register(*id)).collect();
     network.link_all(Link::new(
         Duration::from_millis(args.latency_ms),
@@ -191,7 +227,7 @@ async fn demo(args: DemoArgs) -> Result<bool, String> {
     ));
     network.track(0, ids.clone(), vec![]);
 
-    let mut engines: Vec<Node> = Vec::with_capacity(nodes);
+    let mut engines = Vec::with_capacity(nodes);
     for (id, (sender, receiver)) in ids.iter().zip(endpoints) {
         let buffer = Buffer::new(Config::new(args.deque_size)).map_err(|e| e.to_string())?;
         let mut config = EngineConfig::new(BlobConfig {
@@ -211,7 +247,8 @@ async fn demo(args: DemoArgs) -> Result<bool, String> {
     }
 
     eprintln!(
-        "shardcast demo: {nodes} nodes x {messages} messages of {} B, deque {}, link {} ms +/- {} ms, loss {:.1}%, seed {}",
+        "shardcast demo: {nodes} nodes x {} messages of {} B, deque {}, simulated link {} ms +/- {} ms, loss {:.1}%, seed {}",
+        args.messages,
         args.payload,
         args.deque_size,
         args.latency_ms,
@@ -219,11 +256,105 @@ async fn demo(args: DemoArgs) -> Result<bool, String> {
         args.loss * 100.0,
         args.seed
     );
+    let delivered = run_cluster(&args, engines, ids).await?;
+    drop(network);
+    drop(server);
+    Ok(delivered)
+}
+
+/// The cluster on commonware-p2p's authenticated network over TCP on 127.0.0.1.
+#[cfg(feature = "commonware")]
+async fn demo_commonware(
+    context: cw::runtime::tokio::Context,
+    args: DemoArgs,
+) -> Result<bool, String> {
+    use cw::cryptography::{Signer as _, ed25519};
+    use cw::p2p::{Address, AddressableManager as _, authenticated::lookup};
+    use cw::runtime::{Metrics as _, Quota};
+    use std::net::{Ipv4Addr, SocketAddr};
+
+    let nodes = args.nodes(8);
+    let server = metrics_server(&args).await?;
+    let secrets: Vec<ed25519::PrivateKey> = (0..nodes as u64)
+        .map(|i| ed25519::PrivateKey::from_seed(args.seed + i))
+        .collect();
+    let ids: Vec<ed25519::PublicKey> = secrets.iter().map(|s| s.public_key()).collect();
+    let addrs: Vec<SocketAddr> = (0..nodes)
+        .map(|i| {
+            let port = u16::try_from(u32::from(args.base_port) + i as u32).map_err(|_| {
+                format!(
+                    "--base-port {} leaves no room for {nodes} nodes",
+                    args.base_port
+                )
+            })?;
+            Ok(SocketAddr::from((Ipv4Addr::LOCALHOST, port)))
+        })
+        .collect::<Result<_, String>>()?;
+    let peers: cw::utils::ordered::Map<ed25519::PublicKey, Address> = ids
+        .iter()
+        .cloned()
+        .zip(addrs.iter().map(|a| Address::from(*a)))
+        .collect::<Vec<_>>()
+        .try_into()
+        .map_err(|_| "duplicate keys".to_string())?;
+    let max_message = u32::try_from(args.payload + 16).unwrap_or(u32::MAX);
+    let mut engines = Vec::with_capacity(nodes);
+    for (i, secret) in secrets.iter().enumerate() {
+        let config =
+            lookup::Config::local(secret.clone(), b"shardcast-demo", addrs[i], max_message);
+        let (mut network, mut oracle) =
+            lookup::Network::new(context.with_label(&format!("node{i}")), config);
+        oracle.track(0, peers.clone()).await;
+        let backlog = (args.messages as usize * nodes).clamp(1024, 1 << 20);
+        let (sender, receiver) =
+            network.register(0, Quota::per_second(std::num::NonZeroU32::MAX), backlog);
+        network.start();
+        let buffer = Buffer::new(Config::new(args.deque_size)).map_err(|e| e.to_string())?;
+        let mut config = EngineConfig::new(BlobConfig {
+            max_payload: args.payload as usize,
+        });
+        config.workers = args.workers as usize;
+        let engine = Engine::start(
+            Arc::new(buffer),
+            ids[i].clone(),
+            cw::P2pSender::new(sender),
+            cw::P2pReceiver::new(receiver),
+            cw::P2pPeerSets::subscribe(&mut oracle).await,
+            config,
+        )
+        .map_err(|e| e.to_string())?;
+        engines.push(engine);
+    }
+    eprintln!(
+        "shardcast demo: {nodes} nodes x {} messages of {} B, deque {}, commonware-p2p authenticated network over TCP on 127.0.0.1:{}..{}",
+        args.messages,
+        args.payload,
+        args.deque_size,
+        args.base_port,
+        u32::from(args.base_port) + nodes as u32 - 1,
+    );
+    let delivered = run_cluster(&args, engines, ids).await?;
+    drop(server);
+    Ok(delivered)
+}
+
+/// Runs the traffic on started engines (`ids[i]` is `engines[i]`'s id) and prints the table.
+async fn run_cluster<P, S>(
+    args: &DemoArgs,
+    engines: Vec<Engine<P, Blob, S>>,
+    ids: Vec<P>,
+) -> Result<bool, String>
+where
+    P: Clone + Eq + Ord + std::hash::Hash + std::fmt::Debug + Send + Sync + 'static,
+    S: shardcast::net::Sender<P>,
+{
+    let nodes = engines.len();
+    let messages = args.messages as usize;
     let blobs: Arc<Vec<Vec<Blob>>> = Arc::new(
-        ids.iter()
+        (0..nodes as u32)
             .map(|node| {
                 (0..messages as u64)
-                    .map(|i| Blob::new(payload(args.seed, *node, i, args.payload as usize)))
+                    .map(|i| Blob::new(payload(args.seed, node, i, args.payload as usize)))
                     .collect()
             })
             .collect(),
@@ -314,13 +445,13 @@ async fn demo(args: DemoArgs) -> Result<bool, String> {
         rounds += 1;
         for (origin, engine) in engines.iter().enumerate() {
             for index in 0..messages {
-                let missing: Vec<u32> = (0..nodes)
+                let missing: Vec<P> = (0..nodes)
                     .filter(|r| {
                         *r != origin
                             && !shared.delivered[shared.slot(*r, origin, index)]
                                 .load(Ordering::Acquire)
                     })
-                    .map(|r| r as u32)
+                    .map(|r| ids[r].clone())
                     .collect();
                 if !missing.is_empty() {
                     engine
@@ -335,7 +466,6 @@ async fn demo(args: DemoArgs) -> Result<bool, String> {
     for engine in &engines {
         engine.shutdown().await;
     }
-    drop(network);
     // Subscriptions still pending stay pending: stop waiting for them.
     for collector in &collectors {
         collector.abort();
@@ -386,7 +516,6 @@ async fn demo(args: DemoArgs) -> Result<bool, String> {
         ms(percentile(&all, 0.99)),
         ms(all.last().copied().unwrap_or(0)),
     );
-    drop(server);
     if delivered_total == expected {
         println!("full delivery");
         Ok(true)

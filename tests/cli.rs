@@ -66,10 +66,20 @@ fn bad_flags_fail_with_a_clear_message() {
         (&["--payload", "4"][..], "--payload"),
         (&["--no-such-flag"][..], "unexpected argument"),
         (&["--metrics-addr", "nowhere"][..], "--metrics-addr"),
+        (&["--network", "carrier-pigeon"][..], "--network"),
     ] {
         let out = shardcast(args);
         assert!(!out.status.success(), "{args:?} should fail");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains(needle), "{args:?}: {stderr}");
     }
+}
+
+#[cfg(not(feature = "commonware"))]
+#[test]
+fn commonware_network_without_the_feature_says_how_to_get_it() {
+    let out = shardcast(&["--network", "commonware"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--features commonware"), "{stderr}");
 }
