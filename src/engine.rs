@@ -263,7 +263,9 @@ where
         &self.inner.me
     }
 
-    /// What the receive path has done so far.
+    /// What the receive path has done so far. Counts (here and in `receive_total`) are added
+    /// once per batch of frames, when the batch is done, so they can trail a subscription that
+    /// a frame of the batch already served by up to one batch (64 frames).
     pub fn stats(&self) -> EngineStats {
         let c = &self.inner.counters;
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed);

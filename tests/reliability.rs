@@ -257,6 +257,14 @@ async fn panics_in_user_code_are_contained_and_counted() {
         tx.send((1, frame)).unwrap();
     }
     assert_eq!(served(last).await, after);
+    // Counters are added per batch: wait until the batch holding `after` is counted.
+    tokio::time::timeout(Duration::from_secs(60), async {
+        while engine.stats().received + engine.stats().invalid < 5 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("every frame counted");
     let stats = engine.stats();
     assert_eq!((stats.panicked, stats.invalid, stats.inserted), (3, 3, 2));
     assert_eq!(buffer.get(&before.0.digest()), Some(before));
