@@ -87,6 +87,7 @@ async fn flood_from_one_primary_peer_stays_bounded_and_spares_the_others() {
     let _tx = producer.join().unwrap();
     done.store(true, Ordering::Relaxed);
     let (samples, max) = sampler.join().unwrap();
+    eprintln!("flood: {FLOOD} messages, {samples} samples, most resident {max} (bound {bound})");
 
     assert!(
         samples > 100,
