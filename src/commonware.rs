@@ -4,7 +4,7 @@
 //! - [`P2pSender`], [`P2pReceiver`] and [`P2pPeerSets`] adapt a commonware `Sender`, `Receiver`
 //!   and `Provider` to shardcast's transport traits ([`crate::net`]).
 //! - [`Wire`] makes any commonware `Digestible + Codec` type a shardcast [`Message`] +
-//!   [`Codec`](crate::Codec) (decoded with its `Cfg`, trailing bytes rejected), so the messages
+//!   [`Codec`] (decoded with its `Cfg`, trailing bytes rejected), so the messages
 //!   on the wire do not change when a node switches engines.
 //! - [`start`] takes what `buffered::Engine::new` + `start` take and returns the shared buffer
 //!   and the engine handle.

@@ -70,6 +70,41 @@
 //! `test-util`), and model-checked with loom on the same code that production runs (the
 //! `sync` facade: loom types under `cfg(loom)`, dashmap, arc-swap and std otherwise).
 //!
+//! # The network layer
+//!
+//! With the default feature `engine`, [`engine::Engine`] connects a buffer to a network through
+//! the transport traits of [`net`] (a sender reporting `sent_to`, a receiver of authenticated
+//! frames, a peer-set source): a reader task feeds batches of frames to parallel decode+insert
+//! workers through a bounded channel, a follower applies peer-set updates in order, and
+//! `broadcast` inserts locally before it sends. [`net::sim`] is an in-process WAN (latency,
+//! jitter, loss, seeded) for tests and the demo; feature `commonware` adds adapters to
+//! `commonware-p2p` (`shardcast::commonware`), and feature `prometheus` a `/metrics` endpoint.
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `engine` | yes | [`engine`], [`net`], [`Blob`], [`Codec`] (tokio, flume, sha2) |
+//! | `prometheus` | yes | `prometheus::serve`, a `/metrics` endpoint |
+//! | `cli` | yes | the `shardcast` demo binary |
+//! | `commonware` | no | `commonware::{P2pSender, P2pReceiver, P2pPeerSets, Wire, start}` |
+//! | `test-util` | no | `Buffer::check_invariants` |
+//!
+//! # Design notes: where the code departs from DESIGN.md, and why
+//!
+//! - **Reference counts are plain integers under the digest entry's write lock**, not atomics
+//!   incremented under a read guard: the decrement, the zero check and the removal are one
+//!   critical section, so the "revived by a concurrent insert" race cannot happen at all (loom
+//!   still checks the two-section variant is caught). The write lock is taken once per insert
+//!   anyway (to serve waiters), so nothing is lost.
+//! - **An insert evicts, then stores, then pushes**: evicting first keeps the resident count
+//!   within `|primary| x deque_size` at every instant (storing first overshot by one per
+//!   concurrent inserter); storing before pushing means a panicking `Clone` (the one piece of
+//!   user code run under a lock) leaves the deque and the store consistent.
+//! - **The reader batches**: it drains what the receiver already holds (up to 64 frames) into
+//!   one channel message, and handles a lone frame itself when no backlog waits, saving a task
+//!   hand-off on the path to a subscriber. Workers add their counters once per batch.
+//! - **32 shards per core** by default (dashmap uses 4): concurrent readers then rarely share a
+//!   shard lock's cache line.
+//!
 //! # Differences from the reference engine
 //!
 //! - No actor and no mailbox: calls are direct and synchronous, so there is no mailbox size,
