@@ -209,6 +209,22 @@ async fn metrics_server(
     Ok(Some(server))
 }
 
+/// A node's shared buffer and its engine settings.
+type NodeConfig<P> = (Arc<Buffer<P, Blob>>, EngineConfig<BlobConfig>);
+
+/// A node's buffer and engine settings, from the flags.
+fn node_config<P>(args: &DemoArgs) -> Result<NodeConfig<P>, String>
+where
+    P: Clone + Eq + Ord + std::hash::Hash + std::fmt::Debug + Send + Sync + 'static,
+{
+    let buffer = Buffer::new(Config::new(args.deque_size)).map_err(|e| e.to_string())?;
+    let mut config = EngineConfig::new(BlobConfig {
+        max_payload: args.payload as usize,
+    });
+    config.workers = args.workers as usize;
+    Ok((Arc::new(buffer), config))
+}
+
 /// The cluster on the simulated WAN.
 async fn demo_sim(args: DemoArgs) -> Result<bool, String> {
     let nodes = args.nodes(16);
@@ -229,20 +245,9 @@ async fn demo_sim(args: DemoArgs) -> Result<bool, String> {
 
     let mut engines = Vec::with_capacity(nodes);
     for (id, (sender, receiver)) in ids.iter().zip(endpoints) {
-        let buffer = Buffer::new(Config::new(args.deque_size)).map_err(|e| e.to_string())?;
-        let mut config = EngineConfig::new(BlobConfig {
-            max_payload: args.payload as usize,
-        });
-        config.workers = args.workers as usize;
-        let engine = Engine::start(
-            Arc::new(buffer),
-            *id,
-            sender,
-            receiver,
-            network.peer_sets(),
-            config,
-        )
-        .map_err(|e| e.to_string())?;
+        let (buffer, config) = node_config(&args)?;
+        let engine = Engine::start(buffer, *id, sender, receiver, network.peer_sets(), config)
+            .map_err(|e| e.to_string())?;
         engines.push(engine);
     }
 
@@ -309,13 +314,9 @@ async fn demo_commonware(
         let (sender, receiver) =
             network.register(0, Quota::per_second(std::num::NonZeroU32::MAX), backlog);
         network.start();
-        let buffer = Buffer::new(Config::new(args.deque_size)).map_err(|e| e.to_string())?;
-        let mut config = EngineConfig::new(BlobConfig {
-            max_payload: args.payload as usize,
-        });
-        config.workers = args.workers as usize;
+        let (buffer, config) = node_config(&args)?;
         let engine = Engine::start(
-            Arc::new(buffer),
+            buffer,
             ids[i].clone(),
             cw::P2pSender::new(sender),
             cw::P2pReceiver::new(receiver),

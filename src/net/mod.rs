@@ -5,6 +5,7 @@
 //! the transport authenticated, and a source of peer-set updates. [`sim`] implements all three
 //! in process, with latency, jitter and loss.
 
+pub mod channel;
 pub mod sim;
 
 use bytes::Bytes;
