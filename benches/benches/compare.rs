@@ -928,36 +928,7 @@ where
             })
         })
         .collect();
-    let getters: Vec<_> = (0..2)
-        .map(|t| {
-            let get = get.clone();
-            tokio::spawn(async move {
-                let mut lat = Vec::new();
-                let mut i = t * 101;
-                while Instant::now() < deadline {
-                    let s = Instant::now();
-                    get(i).await;
-                    lat.push(s.elapsed().as_nanos() as u64);
-                    i += 1;
-                }
-                lat
-            })
-        })
-        .collect();
-    let mut ops = 0u64;
-    for h in ingesters {
-        ops += h.await.unwrap();
-    }
-    let mut lat = Vec::new();
-    for h in getters {
-        lat.extend(h.await.unwrap());
-    }
-    ops += lat.len() as u64;
-    lat.sort_unstable();
-    (
-        ops as f64 / start.elapsed().as_secs_f64(),
-        percentile(&lat, 0.99),
-    )
+    finish_mixed(start, deadline, ingesters, get, || 0).await
 }
 
 /// `mixed_run` for the actor: ingest means pushing frames into its receiver.
@@ -989,11 +960,29 @@ where
                         .unwrap();
                     n += 1;
                 }
-                // Count what the engine can still have queued (at most its channel) as not done.
-                n.saturating_sub(512)
+                n
             })
         })
         .collect();
+    // Frames still queued in the engine's channel at the end were pushed but not ingested.
+    let queued = move || (frames.max_capacity() - frames.capacity()) as u64;
+    finish_mixed(start, deadline, ingesters, get, queued).await
+}
+
+/// Runs 2 timed `get` tasks until `deadline` beside the running `ingesters`, joins them all,
+/// and returns (operations per second, less the `not_done()` ingests counted after the joins;
+/// `get` p99 in ns).
+async fn finish_mixed<G, Fut>(
+    start: Instant,
+    deadline: Instant,
+    ingesters: Vec<tokio::task::JoinHandle<u64>>,
+    get: G,
+    not_done: impl FnOnce() -> u64,
+) -> (f64, f64)
+where
+    G: Fn(usize) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = bool> + Send,
+{
     let getters: Vec<_> = (0..2)
         .map(|t| {
             let get = get.clone();
@@ -1018,7 +1007,7 @@ where
     for h in getters {
         lat.extend(h.await.unwrap());
     }
-    ops += lat.len() as u64;
+    ops = ops.saturating_sub(not_done()) + lat.len() as u64;
     lat.sort_unstable();
     (
         ops as f64 / start.elapsed().as_secs_f64(),
