@@ -71,7 +71,7 @@ use peers::{PeerSet, Peers};
 use std::fmt::{self, Debug};
 use std::hash::Hash;
 use std::sync::atomic::Ordering;
-use store::{Registration, Store};
+use store::Store;
 use thiserror::Error;
 
 /// Applies an insert's net change to the cached count when dropped, also while unwinding:
@@ -311,12 +311,9 @@ where
     /// beyond the configured limit. A digest that is already cached always succeeds.
     pub fn try_subscribe(&self, digest: M::Digest) -> Result<Subscription<M>, SubscribeError> {
         let registration = self.store.register(digest, true);
-        let full = matches!(registration, Registration::Full);
-        Store::subscription(&self.store, digest, registration).ok_or_else(|| {
-            debug_assert!(full);
-            SubscribeError::Full {
-                limit: self.store.max_subscriptions().unwrap_or(usize::MAX),
-            }
+        // `subscription` is `None` only for `Registration::Full`.
+        Store::subscription(&self.store, digest, registration).ok_or_else(|| SubscribeError::Full {
+            limit: self.store.max_subscriptions().unwrap_or(usize::MAX),
         })
     }
 
