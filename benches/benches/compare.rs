@@ -827,75 +827,82 @@ async fn receive_actor(
     rate
 }
 
-async fn receive_limit(peers: usize, threads: usize, frames: Arc<Vec<(usize, Bytes)>>) -> f64 {
-    let map: Arc<DashMap<[u8; 32], Blob>> = Arc::new(DashMap::new());
-    let window = 128 * peers / threads;
+/// Spawns `threads` tasks made by `task(t)`, waits for them, and returns `count` per second.
+async fn rate<F, Fut>(threads: usize, count: usize, task: F) -> f64
+where
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
     let start = Instant::now();
-    let handles: Vec<_> = (0..threads)
-        .map(|t| {
-            let (map, frames) = (map.clone(), frames.clone());
-            tokio::spawn(async move {
-                let mut ring = std::collections::VecDeque::with_capacity(window + 1);
-                for (_, frame) in frames.iter().skip(t).step_by(threads) {
-                    let blob = Blob::decode(frame.clone(), &BlobConfig::default()).unwrap();
-                    ring.push_back(blob.digest());
-                    map.insert(blob.digest(), blob);
-                    if ring.len() > window {
-                        map.remove(&ring.pop_front().unwrap());
-                    }
-                }
-            })
-        })
-        .collect();
+    let handles: Vec<_> = (0..threads).map(|t| tokio::spawn(task(t))).collect();
     for h in handles {
         h.await.unwrap();
     }
-    frames.len() as f64 / start.elapsed().as_secs_f64()
+    count as f64 / start.elapsed().as_secs_f64()
+}
+
+/// The limit's stand-in for eviction: a bare map that keeps each task's last `window` digests.
+struct Windowed {
+    map: Arc<DashMap<[u8; 32], Blob>>,
+    ring: std::collections::VecDeque<[u8; 32]>,
+    window: usize,
+}
+
+impl Windowed {
+    fn new(map: Arc<DashMap<[u8; 32], Blob>>, window: usize) -> Self {
+        let ring = std::collections::VecDeque::with_capacity(window + 1);
+        Self { map, ring, window }
+    }
+
+    fn insert(&mut self, blob: Blob) {
+        self.ring.push_back(blob.digest());
+        self.map.insert(blob.digest(), blob);
+        if self.ring.len() > self.window {
+            self.map.remove(&self.ring.pop_front().unwrap());
+        }
+    }
+}
+
+async fn receive_limit(peers: usize, threads: usize, frames: Arc<Vec<(usize, Bytes)>>) -> f64 {
+    let map: Arc<DashMap<[u8; 32], Blob>> = Arc::new(DashMap::new());
+    let window = 128 * peers / threads;
+    rate(threads, frames.len(), |t| {
+        let (mut windowed, frames) = (Windowed::new(map.clone(), window), frames.clone());
+        async move {
+            for (_, frame) in frames.iter().skip(t).step_by(threads) {
+                windowed.insert(Blob::decode(frame.clone(), &BlobConfig::default()).unwrap());
+            }
+        }
+    })
+    .await
 }
 
 async fn insert_shardcast(peers: usize, threads: usize, blobs: Arc<Vec<(usize, Blob)>>) -> f64 {
     let buffer = Arc::new(Buffer::<u32, Blob>::new(Config::new(128)).unwrap());
     buffer.update_primary(0..peers as u32);
-    let start = Instant::now();
-    let handles: Vec<_> = (0..threads)
-        .map(|t| {
-            let (buffer, blobs) = (buffer.clone(), blobs.clone());
-            tokio::spawn(async move {
-                for (p, blob) in blobs.iter().filter(|(p, _)| p % threads == t) {
-                    black_box(buffer.insert(*p as u32, blob.clone()));
-                }
-            })
-        })
-        .collect();
-    for h in handles {
-        h.await.unwrap();
-    }
-    blobs.len() as f64 / start.elapsed().as_secs_f64()
+    rate(threads, blobs.len(), |t| {
+        let (buffer, blobs) = (buffer.clone(), blobs.clone());
+        async move {
+            for (p, blob) in blobs.iter().filter(|(p, _)| p % threads == t) {
+                black_box(buffer.insert(*p as u32, blob.clone()));
+            }
+        }
+    })
+    .await
 }
 
 async fn insert_limit(peers: usize, threads: usize, blobs: Arc<Vec<(usize, Blob)>>) -> f64 {
     let map: Arc<DashMap<[u8; 32], Blob>> = Arc::new(DashMap::new());
     let window = 128 * peers / threads;
-    let start = Instant::now();
-    let handles: Vec<_> = (0..threads)
-        .map(|t| {
-            let (map, blobs) = (map.clone(), blobs.clone());
-            tokio::spawn(async move {
-                let mut ring = std::collections::VecDeque::with_capacity(window + 1);
-                for (_, blob) in blobs.iter().filter(|(p, _)| p % threads == t) {
-                    ring.push_back(blob.digest());
-                    map.insert(blob.digest(), blob.clone());
-                    if ring.len() > window {
-                        map.remove(&ring.pop_front().unwrap());
-                    }
-                }
-            })
-        })
-        .collect();
-    for h in handles {
-        h.await.unwrap();
-    }
-    blobs.len() as f64 / start.elapsed().as_secs_f64()
+    rate(threads, blobs.len(), |t| {
+        let (mut windowed, blobs) = (Windowed::new(map.clone(), window), blobs.clone());
+        async move {
+            for (_, blob) in blobs.iter().filter(|(p, _)| p % threads == t) {
+                windowed.insert(blob.clone());
+            }
+        }
+    })
+    .await
 }
 
 /// Runs 2 ingest tasks (`ingest`, synchronous) and 2 get tasks (`get`, timed) for `d`.
