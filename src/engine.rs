@@ -1,16 +1,29 @@
 //! The network glue: broadcast, parallel receive workers, the peer-set follower, shutdown.
 //!
-//! There is no actor. [`Engine::start`] spawns, on the current tokio runtime:
+//! There is no actor. [`Engine::start_on`] spawns, through a [`Runtime`] (tokio, or any
+//! commonware runtime: see [`crate::runtime`]):
 //!
 //! - one **reader** task that pulls frames from the [`Receiver`] and hands them, through a
 //!   bounded `flume` channel (back-pressure, not an unbounded queue), to
-//! - `workers` **receive workers** that decode, count and [`Buffer::receive`] in parallel, and
+//! - `workers` **receive workers** that decode, count and insert in parallel,
 //! - one **peer-set follower** that applies every update of the [`PeerSetSource`], in order,
-//!   with [`Buffer::update_primary`].
+//!   with [`Buffer::update_primary`],
+//! - one **sender** task that owns the [`Sender`] (one sender per engine, never cloned per send)
+//!   and sends what [`broadcast`](Engine::broadcast) queued, in order, and
+//! - one **stop watcher** that stops the engine when the runtime asks (commonware's
+//!   `context.stopped()`) or the engine is shut down, and then closes the buffer.
 //!
 //! Application tasks use the shared [`Buffer`] directly for `get` and `subscribe`, and the
 //! [`Engine`] handle for [`broadcast`](Engine::broadcast), which inserts under our own id
-//! (serving waiters, caching only if we are primary) and then sends.
+//! (serving waiters, caching only if we are primary) before it returns and leaves the send to
+//! the sender task: the caller never waits on the network, and a send runs to completion even if
+//! the caller drops the returned receiver.
+//!
+//! When the engine stops (shutdown, the runtime's stop signal, the last handle dropped, or on
+//! commonware the abort of the task that owns it), it closes the buffer: pending and later
+//! subscriptions resolve to [`Closed`](crate::Closed), the cache is freed, and queued sends that
+//! did not run resolve their receivers to the channel's error, as the reference engine's
+//! `Canceled`.
 //!
 //! Bad input is counted (`receive_total{status="Invalid"}`), logged at `debug` with the peer,
 //! and never stops the engine: a frame over `max_frame_size` is rejected before decoding, a
@@ -21,6 +34,7 @@ use crate::Buffer;
 use crate::buffer::Insert;
 use crate::message::{Codec, Message};
 use crate::net::{PeerSetSource, Receiver, Recipients, Sender};
+use crate::runtime::{Runtime, Task, Tokio};
 use bytes::Bytes;
 use std::fmt::Debug;
 use std::future::Future;
@@ -31,8 +45,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll, Waker};
 use thiserror::Error;
-use tokio::sync::watch;
-use tokio::task::JoinHandle;
+use tokio::sync::{oneshot, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, warn};
 
@@ -43,11 +56,14 @@ pub struct EngineConfig<C> {
     pub priority: bool,
     /// Bounds for decoding inbound messages (`Codec::Config`).
     pub codec: C,
-    /// Receive workers decoding and inserting in parallel (default: the number of cores).
+    /// Receive workers decoding and inserting in parallel (default 1). An execution on a
+    /// deterministic runtime replays the same only for the same count, so it comes from here,
+    /// never from the machine's core count: set it to the cores you give the engine.
     pub workers: usize,
     /// Frames buffered between the reader and the workers (default 1,024).
     pub frame_queue: usize,
-    /// Frames longer than this are rejected before decoding (default 1 MiB).
+    /// Frames longer than this are rejected before decoding (default: no limit beyond the
+    /// transport's own maximum message size).
     pub max_frame_size: usize,
 }
 
@@ -57,10 +73,16 @@ impl<C> EngineConfig<C> {
         Self {
             priority: false,
             codec,
-            workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            workers: 1,
             frame_queue: 1024,
-            max_frame_size: 1 << 20,
+            max_frame_size: usize::MAX,
         }
+    }
+
+    /// The configuration with `workers` receive workers.
+    pub fn with_workers(mut self, workers: usize) -> Self {
+        self.workers = workers;
+        self
     }
 }
 
@@ -103,19 +125,32 @@ struct Counters {
     panicked: AtomicU64,
 }
 
-struct Inner<P, M: Message, S> {
+/// A broadcast waiting for the sender task.
+pub(crate) struct Outgoing<P, M> {
+    pub(crate) recipients: Recipients<P>,
+    pub(crate) frame: Bytes,
+    pub(crate) sent_to: oneshot::Sender<Vec<P>>,
+    /// A message broadcast before the engine started: inserted by the sender task, after the
+    /// initial peer set, as the reference handles work queued before its loop starts.
+    pub(crate) deferred: Option<M>,
+}
+
+/// The queue from `broadcast` to the sender task. Unbounded, so that `broadcast` never waits:
+/// it holds what the application itself asked to send, never anything a peer sent.
+pub(crate) type Outbox<P, M> = flume::Sender<Outgoing<P, M>>;
+
+struct Inner<P, M: Message> {
     buffer: Arc<Buffer<P, M>>,
     me: P,
-    sender: S,
-    priority: bool,
+    outbox: Outbox<P, M>,
     cancel: CancellationToken,
-    tasks: Mutex<Vec<JoinHandle<()>>>,
+    tasks: Mutex<Vec<Task>>,
     live: Arc<AtomicUsize>,
     counters: Arc<Counters>,
     applied: watch::Sender<Option<u64>>,
 }
 
-impl<P, M: Message, S> Drop for Inner<P, M, S> {
+impl<P, M: Message> Drop for Inner<P, M> {
     fn drop(&mut self) {
         // The last handle is gone: nobody can broadcast or shut down any more.
         self.cancel.cancel();
@@ -126,11 +161,11 @@ impl<P, M: Message, S> Drop for Inner<P, M, S> {
 ///
 /// Dropping the last clone stops the tasks (without waiting for them); call
 /// [`shutdown`](Self::shutdown) to stop them and wait.
-pub struct Engine<P, M: Message, S> {
-    inner: Arc<Inner<P, M, S>>,
+pub struct Engine<P, M: Message> {
+    inner: Arc<Inner<P, M>>,
 }
 
-impl<P, M: Message, S> Clone for Engine<P, M, S> {
+impl<P, M: Message> Clone for Engine<P, M> {
     fn clone(&self) -> Self {
         Self {
             inner: self.inner.clone(),
@@ -154,26 +189,62 @@ impl Drop for LiveTask {
     }
 }
 
-impl<P, M, S> Engine<P, M, S>
+impl<P, M> Engine<P, M>
 where
     P: Clone + Eq + Ord + Hash + Debug + Send + Sync + 'static,
     M: Message + Codec,
-    S: Sender<P>,
 {
-    /// Starts the engine's tasks on the current tokio runtime.
-    ///
-    /// If the peer-set source already has an update ready (the usual providers push the latest
-    /// set on subscription), it is applied before this returns, so that a broadcast made right
-    /// after `start` already sees it (the reference's "initial set before queued work").
-    pub fn start(
+    /// Starts the engine's tasks on the current tokio runtime ([`start_on`](Self::start_on)
+    /// with [`Tokio`]).
+    pub fn start<S: Sender<P>>(
         buffer: Arc<Buffer<P, M>>,
         me: P,
         sender: S,
         receiver: impl Receiver<P>,
-        mut peer_sets: impl PeerSetSource<P>,
+        peer_sets: impl PeerSetSource<P>,
         config: EngineConfig<M::Config>,
     ) -> Result<Self, EngineError> {
-        let runtime = tokio::runtime::Handle::try_current().map_err(|_| EngineError::NoRuntime)?;
+        let runtime = Tokio::current().ok_or(EngineError::NoRuntime)?;
+        Self::start_on(&runtime, buffer, me, sender, receiver, peer_sets, config)
+    }
+
+    /// Starts the engine's tasks on `runtime`.
+    ///
+    /// If the peer-set source already has an update ready (the usual providers push the latest
+    /// set on subscription), it is applied before this returns, so that a broadcast made right
+    /// after `start` already sees it (the reference's "initial set before queued work").
+    pub fn start_on<R: Runtime, S: Sender<P>>(
+        runtime: &R,
+        buffer: Arc<Buffer<P, M>>,
+        me: P,
+        sender: S,
+        receiver: impl Receiver<P>,
+        peer_sets: impl PeerSetSource<P>,
+        config: EngineConfig<M::Config>,
+    ) -> Result<Self, EngineError> {
+        let (outbox, queued) = flume::unbounded();
+        Self::start_with_outbox(
+            runtime,
+            buffer,
+            me,
+            (sender, receiver),
+            peer_sets,
+            config,
+            (outbox, queued),
+        )
+    }
+
+    /// [`start_on`](Self::start_on) with a send queue made beforehand (the commonware mailbox
+    /// queues broadcasts made before `start`).
+    pub(crate) fn start_with_outbox<R: Runtime, S: Sender<P>>(
+        runtime: &R,
+        buffer: Arc<Buffer<P, M>>,
+        me: P,
+        (sender, receiver): (S, impl Receiver<P>),
+        mut peer_sets: impl PeerSetSource<P>,
+        config: EngineConfig<M::Config>,
+        (outbox, queued): (Outbox<P, M>, flume::Receiver<Outgoing<P, M>>),
+    ) -> Result<Self, EngineError> {
         if config.workers == 0 {
             return Err(EngineError::Config("workers must be at least 1"));
         }
@@ -189,8 +260,7 @@ where
         let inner = Arc::new(Inner {
             buffer,
             me,
-            sender,
-            priority: config.priority,
+            outbox,
             cancel: CancellationToken::new(),
             tasks: Mutex::new(Vec::new()),
             live: Arc::new(AtomicUsize::new(0)),
@@ -199,58 +269,72 @@ where
         });
         // The queue holds batches: bound it so that at most about `frame_queue` frames wait.
         let (frames_tx, frames_rx) = flume::bounded(config.frame_queue.div_ceil(MAX_BATCH));
-        let mut tasks = Vec::with_capacity(config.workers + 2);
+        let mut tasks = Vec::with_capacity(config.workers + 4);
         let worker = Worker {
             buffer: inner.buffer.clone(),
             codec: config.codec.clone(),
             max_frame_size: config.max_frame_size,
             counters: inner.counters.clone(),
         };
+        let spawn = |label, future| spawn_counted(runtime, label, &inner.live, future);
         for _ in 0..config.workers {
-            tasks.push(spawn_counted(
-                &runtime,
-                &inner.live,
-                worker.clone().run(frames_rx.clone(), inner.cancel.clone()),
+            tasks.push(spawn(
+                "worker",
+                Box::pin(worker.clone().run(frames_rx.clone(), inner.cancel.clone())),
             ));
         }
-        tasks.push(spawn_counted(
-            &runtime,
-            &inner.live,
-            read(receiver, frames_tx, worker, inner.cancel.clone()),
+        tasks.push(spawn(
+            "reader",
+            Box::pin(read(receiver, frames_tx, worker, inner.cancel.clone())),
         ));
-        tasks.push(spawn_counted(
-            &runtime,
-            &inner.live,
-            follow(
+        tasks.push(spawn(
+            "peer_sets",
+            Box::pin(follow(
                 peer_sets,
                 inner.buffer.clone(),
                 inner.applied.clone(),
                 inner.cancel.clone(),
-            ),
+            )),
+        ));
+        tasks.push(spawn(
+            "sender",
+            Box::pin(send(
+                sender,
+                queued,
+                inner.buffer.clone(),
+                inner.me.clone(),
+                config.priority,
+                inner.cancel.clone(),
+            )),
+        ));
+        tasks.push(spawn(
+            "stop",
+            Box::pin(watch_stop(
+                runtime.stopped(),
+                StopGuard {
+                    buffer: inner.buffer.clone(),
+                    cancel: inner.cancel.clone(),
+                },
+            )),
         ));
         *inner.tasks.lock().unwrap_or_else(PoisonError::into_inner) = tasks;
         Ok(Self { inner })
     }
 
     /// Inserts `message` under our own id (serving its subscribers whatever follows, caching it
-    /// only if we are primary, even if the send then fails), then sends it to `recipients`.
+    /// only if we are primary, even if the send then fails), then queues it for `recipients`.
     ///
-    /// Returns the peers the transport handed it to (`sent_to`); empty when the send failed
-    /// (logged) or the engine is shut down (then nothing is inserted either).
-    pub async fn broadcast(&self, recipients: Recipients<P>, message: M) -> Vec<P> {
-        let inner = &self.inner;
-        if inner.cancel.is_cancelled() {
-            return Vec::new();
-        }
-        let frame: Bytes = message.to_bytes();
-        let _ = inner.buffer.insert(inner.me.clone(), message);
-        match inner.sender.send(recipients, frame, inner.priority).await {
-            Ok(sent_to) => sent_to,
-            Err(err) => {
-                error!(%err, "failed to send message");
-                Vec::new()
-            }
-        }
+    /// The insert has happened when this returns; the send runs on the engine's sender task, so
+    /// the caller never waits on the network, and the send completes even if the caller drops
+    /// this future's output. The receiver yields the peers the transport handed the message to
+    /// (`sent_to`): empty when the send failed (logged). Once the engine has stopped, nothing is
+    /// inserted and the receiver yields the channel's error.
+    pub async fn broadcast(
+        &self,
+        recipients: Recipients<P>,
+        message: M,
+    ) -> oneshot::Receiver<Vec<P>> {
+        self.inner.broadcast(recipients, message)
     }
 
     /// The shared buffer, for `get` and `subscribe`.
@@ -294,16 +378,24 @@ where
         self.inner.live.load(Ordering::SeqCst)
     }
 
-    /// Whether [`shutdown`](Self::shutdown) has been called.
+    /// Resolves once the engine stops (shutdown, the runtime's stop signal, or the last handle
+    /// dropped).
+    pub fn stopped(&self) -> impl Future<Output = ()> + Send + 'static {
+        self.inner.cancel.clone().cancelled_owned()
+    }
+
+    /// Whether the engine has stopped (see [`stopped`](Self::stopped)).
     pub fn is_shut_down(&self) -> bool {
         self.inner.cancel.is_cancelled()
     }
 
-    /// Stops every task the engine spawned and waits for them to end. Afterwards `broadcast`
-    /// returns an empty `sent_to`, and the buffer keeps serving `get` and `subscribe` from what
-    /// is cached. Idempotent.
+    /// Stops every task the engine spawned and waits for them to end. The buffer is closed:
+    /// pending and later subscriptions resolve to [`Closed`](crate::Closed), `get` finds
+    /// nothing, and `broadcast` inserts nothing and its receiver yields the channel's error.
+    /// Idempotent.
     pub async fn shutdown(&self) {
         self.inner.cancel.cancel();
+        self.inner.buffer.close();
         let tasks = std::mem::take(
             &mut *self
                 .inner
@@ -312,24 +404,129 @@ where
                 .unwrap_or_else(PoisonError::into_inner),
         );
         for task in tasks {
-            if let Err(err) = task.await {
-                error!(%err, "engine task failed");
-            }
+            task.await;
         }
     }
 }
 
+impl<P, M> Inner<P, M>
+where
+    P: Clone + Eq + Ord + Hash + Debug + Send + Sync + 'static,
+    M: Message + Codec,
+{
+    fn broadcast(&self, recipients: Recipients<P>, message: M) -> oneshot::Receiver<Vec<P>> {
+        let (sent_to, receiver) = oneshot::channel();
+        if self.cancel.is_cancelled() {
+            return receiver;
+        }
+        let frame: Bytes = message.to_bytes();
+        let _ = self.buffer.insert(self.me.clone(), message);
+        // Fails only once the sender task is gone (the engine stopped): the responder is
+        // dropped with the error, and the receiver reads the channel's error.
+        let _ = self.outbox.send(Outgoing {
+            recipients,
+            frame,
+            sent_to,
+            deferred: None,
+        });
+        receiver
+    }
+}
+
 /// Spawns `future`, counted in `live` until it ends (however it ends).
-fn spawn_counted(
-    runtime: &tokio::runtime::Handle,
+fn spawn_counted<R: Runtime>(
+    runtime: &R,
+    label: &'static str,
     live: &Arc<AtomicUsize>,
-    future: impl Future<Output = ()> + Send + 'static,
-) -> JoinHandle<()> {
+    future: std::pin::Pin<Box<dyn Future<Output = ()> + Send>>,
+) -> Task {
     let task = LiveTask::new(live);
-    runtime.spawn(async move {
+    runtime.spawn(label, async move {
         let _task = task;
         future.await;
     })
+}
+
+/// Stops the engine (cancels its tasks) and closes its buffer when dropped: when the stop
+/// watcher ends, and also when the runtime drops it unfinished (an abort).
+struct StopGuard<P, M>
+where
+    P: Clone + Eq + Ord + Hash + Debug + Send + Sync + 'static,
+    M: Message,
+{
+    buffer: Arc<Buffer<P, M>>,
+    cancel: CancellationToken,
+}
+
+impl<P, M> Drop for StopGuard<P, M>
+where
+    P: Clone + Eq + Ord + Hash + Debug + Send + Sync + 'static,
+    M: Message,
+{
+    fn drop(&mut self) {
+        self.cancel.cancel();
+        self.buffer.close();
+    }
+}
+
+/// Waits for the runtime's stop signal or the engine's shutdown, whichever comes first.
+async fn watch_stop<P, M>(stopped: impl Future<Output = ()> + Send, guard: StopGuard<P, M>)
+where
+    P: Clone + Eq + Ord + Hash + Debug + Send + Sync + 'static,
+    M: Message,
+{
+    tokio::select! {
+        biased;
+        () = guard.cancel.cancelled() => {}
+        () = stopped => debug!("runtime stopping; engine stops"),
+    }
+    drop(guard);
+}
+
+/// Sends what `broadcast` queued, in order, through the engine's one sender. A broadcast
+/// queued before the engine started has not been inserted yet: it is inserted here first.
+async fn send<P, M, S>(
+    mut sender: S,
+    queued: flume::Receiver<Outgoing<P, M>>,
+    buffer: Arc<Buffer<P, M>>,
+    me: P,
+    priority: bool,
+    cancel: CancellationToken,
+) where
+    P: Clone + Eq + Ord + Hash + Debug + Send + Sync + 'static,
+    M: Message,
+    S: Sender<P>,
+{
+    loop {
+        let outgoing = tokio::select! {
+            biased;
+            () = cancel.cancelled() => return,
+            outgoing = queued.recv_async() => match outgoing {
+                Ok(outgoing) => outgoing,
+                Err(_) => return,
+            },
+        };
+        let Outgoing {
+            recipients,
+            frame,
+            sent_to,
+            deferred,
+        } = outgoing;
+        if let Some(message) = deferred {
+            let _ = buffer.insert(me.clone(), message);
+        }
+        let result = tokio::select! {
+            biased;
+            () = cancel.cancelled() => return,
+            result = sender.send(recipients, frame, priority) => result,
+        };
+        let peers = result.unwrap_or_else(|err| {
+            error!(%err, "failed to send message");
+            Vec::new()
+        });
+        // The caller may have dropped its receiver: the send happened all the same.
+        let _ = sent_to.send(peers);
+    }
 }
 
 /// Polls a future once, with a no-op waker.

@@ -36,7 +36,7 @@
 //! assert_eq!(buffer.insert("alice", note.clone()), Insert::Duplicate);
 //! assert_eq!(buffer.insert("mallory", note.clone()), Insert::Ineligible); // not primary
 //!
-//! assert_eq!(waiting.await, note);
+//! assert_eq!(waiting.await, Ok(note.clone()));
 //! assert_eq!(buffer.get(&7), Some(note));
 //!
 //! // When alice and bob leave the primary set, what only they held is evicted.
@@ -121,15 +121,19 @@ pub mod commonware;
 mod config;
 #[cfg(feature = "engine")]
 pub mod engine;
+#[cfg(all(feature = "engine", any(test, feature = "commonware")))]
+mod forward;
 mod message;
 pub mod metrics;
 #[cfg(feature = "engine")]
 pub mod net;
 #[cfg(feature = "prometheus")]
 pub mod prometheus;
+#[cfg(feature = "engine")]
+pub mod runtime;
 pub(crate) mod sync;
 
-pub use buffer::{Buffer, Insert, Stats, SubscribeError, Subscription};
+pub use buffer::{Buffer, Closed, Insert, Stats, SubscribeError, Subscription};
 pub use config::{Config, ConfigError, DEFAULT_METRICS_PREFIX};
 #[cfg(feature = "engine")]
 pub use engine::{Engine, EngineConfig, EngineError, EngineStats};

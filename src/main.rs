@@ -9,7 +9,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use shardcast::commonware as cw;
 use shardcast::net::Recipients;
 use shardcast::net::sim::{Link, Network, SimConfig};
-use shardcast::{Blob, BlobConfig, Buffer, Config, Engine, EngineConfig, Message};
+use shardcast::{Blob, BlobConfig, Buffer, Config, Engine, EngineConfig, EngineStats, Message};
+use std::future::Future;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -314,17 +315,27 @@ async fn demo_commonware(
         let (sender, receiver) =
             network.register(0, Quota::per_second(std::num::NonZeroU32::MAX), backlog);
         network.start();
-        let (buffer, config) = node_config(&args)?;
-        let engine = Engine::start(
-            buffer,
-            ids[i].clone(),
-            cw::P2pSender::new(sender),
-            cw::P2pReceiver::new(receiver),
-            cw::P2pPeerSets::subscribe(&mut oracle).await,
-            config,
-        )
-        .map_err(|e| e.to_string())?;
-        engines.push(engine);
+        let (engine, mailbox) = cw::Engine::new(
+            context.with_label(&format!("node{i}_engine")),
+            cw::Config {
+                public_key: ids[i].clone(),
+                deque_size: args.deque_size,
+                priority: false,
+                codec_config: BlobConfig {
+                    max_payload: args.payload as usize,
+                },
+                peer_provider: oracle,
+                workers: std::num::NonZeroUsize::new(args.workers as usize)
+                    .ok_or("--workers must be at least 1")?,
+                max_message_size: None,
+                peer_metrics: false,
+            },
+        );
+        let handle = engine.start((sender, receiver));
+        engines.push(CommonwareNode {
+            mailbox,
+            handle: Arc::new(handle),
+        });
     }
     eprintln!(
         "shardcast demo: {nodes} nodes x {} messages of {} B, deque {}, commonware-p2p authenticated network over TCP on 127.0.0.1:{}..{}",
@@ -339,15 +350,91 @@ async fn demo_commonware(
     Ok(delivered)
 }
 
-/// Runs the traffic on started engines (`ids[i]` is `engines[i]`'s id) and prints the table.
-async fn run_cluster<P, S>(
-    args: &DemoArgs,
-    engines: Vec<Engine<P, Blob, S>>,
-    ids: Vec<P>,
-) -> Result<bool, String>
+/// One node of the cluster, as the traffic sees it: the tokio engine on the simulated WAN, or
+/// the commonware drop-in (its mailbox) on commonware-p2p.
+trait Node<P>: Clone + Send + Sync + 'static {
+    /// Broadcasts `blob` and waits until it is queued (not sent).
+    fn broadcast(&self, to: Recipients<P>, blob: Blob) -> impl Future<Output = ()> + Send;
+    /// Resolves to `true` once `blob` arrived at this node, `false` if it never will.
+    fn subscribe(&self, blob: &Blob) -> impl Future<Output = bool> + Send + 'static;
+    /// Messages resident in the node's cache.
+    fn cached(&self) -> usize;
+    /// The receive path's counts.
+    fn stats(&self) -> EngineStats;
+    /// Stops the node.
+    fn shutdown(&self) -> impl Future<Output = ()> + Send;
+}
+
+impl<P> Node<P> for Engine<P, Blob>
 where
     P: Clone + Eq + Ord + std::hash::Hash + std::fmt::Debug + Send + Sync + 'static,
-    S: shardcast::net::Sender<P>,
+{
+    async fn broadcast(&self, to: Recipients<P>, blob: Blob) {
+        // The insert is done and the send queued: `sent_to` is of no interest here.
+        drop(Engine::broadcast(self, to, blob).await);
+    }
+
+    fn subscribe(&self, blob: &Blob) -> impl Future<Output = bool> + Send + 'static {
+        let subscription = self.buffer().subscribe(blob.digest());
+        async move { subscription.await.is_ok() }
+    }
+
+    fn cached(&self) -> usize {
+        self.buffer().stats().cached
+    }
+
+    fn stats(&self) -> EngineStats {
+        Engine::stats(self)
+    }
+
+    async fn shutdown(&self) {
+        Engine::shutdown(self).await;
+    }
+}
+
+/// A node on the commonware drop-in: its mailbox and its engine's task.
+#[cfg(feature = "commonware")]
+#[derive(Clone)]
+struct CommonwareNode {
+    mailbox: cw::Mailbox<cw::cryptography::ed25519::PublicKey, Blob>,
+    handle: Arc<cw::runtime::Handle<()>>,
+}
+
+#[cfg(feature = "commonware")]
+impl Node<cw::cryptography::ed25519::PublicKey> for CommonwareNode {
+    async fn broadcast(&self, to: Recipients<cw::cryptography::ed25519::PublicKey>, blob: Blob) {
+        let to = match to {
+            Recipients::All => cw::p2p::Recipients::All,
+            Recipients::Some(peers) => cw::p2p::Recipients::Some(peers),
+            Recipients::One(peer) => cw::p2p::Recipients::One(peer),
+        };
+        drop(self.mailbox.broadcast(to, blob).await);
+    }
+
+    fn subscribe(&self, blob: &Blob) -> impl Future<Output = bool> + Send + 'static {
+        let mailbox = self.mailbox.clone();
+        let digest = cw::cryptography::Digestible::digest(blob);
+        async move { mailbox.subscribe(digest).await.await.is_ok() }
+    }
+
+    fn cached(&self) -> usize {
+        self.mailbox.buffer().stats().cached
+    }
+
+    fn stats(&self) -> EngineStats {
+        self.mailbox.stats()
+    }
+
+    async fn shutdown(&self) {
+        self.handle.abort();
+    }
+}
+
+/// Runs the traffic on started engines (`ids[i]` is `engines[i]`'s id) and prints the table.
+async fn run_cluster<P, N>(args: &DemoArgs, engines: Vec<N>, ids: Vec<P>) -> Result<bool, String>
+where
+    P: Clone + Eq + Ord + std::hash::Hash + std::fmt::Debug + Send + Sync + 'static,
+    N: Node<P>,
 {
     let nodes = engines.len();
     let messages = args.messages as usize;
@@ -388,18 +475,18 @@ where
                 continue;
             }
             for (index, blob) in mine.iter().enumerate() {
-                let sub = engine.buffer().subscribe(blob.digest());
-                pending.push(async move {
-                    sub.await;
-                    (origin, index)
-                });
+                let sub = engine.subscribe(blob);
+                pending.push(async move { (sub.await, origin, index) });
             }
         }
         let shared = shared.clone();
         let progress = progress.clone();
         collectors.push(tokio::spawn(async move {
             let mut latencies = Vec::with_capacity(pending.len());
-            while let Some((origin, index)) = pending.next().await {
+            while let Some((arrived, origin, index)) = pending.next().await {
+                if !arrived {
+                    continue; // the node stopped first
+                }
                 let now = shared.start.elapsed().as_micros() as u64;
                 let sent = shared.sent_at[origin * shared.messages + index].load(Ordering::Acquire);
                 latencies.push(now.saturating_sub(sent.saturating_sub(1)));
@@ -438,7 +525,7 @@ where
     loop {
         tokio::time::sleep(Duration::from_millis(args.retry_ms)).await;
         for (node, engine) in engines.iter().enumerate() {
-            resident_max[node] = resident_max[node].max(engine.buffer().stats().cached);
+            resident_max[node] = resident_max[node].max(engine.cached());
         }
         if progress.position() == expected || rounds == args.max_rounds {
             break;
@@ -464,13 +551,11 @@ where
     }
     let elapsed = shared.start.elapsed();
     progress.finish_and_clear();
+    let stats: Vec<EngineStats> = engines.iter().map(Node::stats).collect();
     for engine in &engines {
         engine.shutdown().await;
     }
-    // Subscriptions still pending stay pending: stop waiting for them.
-    for collector in &collectors {
-        collector.abort();
-    }
+    // Subscriptions still pending end with their node (Closed, or Canceled on commonware).
     for collector in collectors {
         let _ = collector.await;
     }
@@ -483,7 +568,7 @@ where
     let bound = nodes * args.deque_size;
     let mut all = Vec::new();
     let mut delivered_total = 0u64;
-    for (node, engine) in engines.iter().enumerate() {
+    for (node, stats) in stats.iter().enumerate() {
         let mut latencies = std::mem::take(&mut *shared.latencies[node].lock().unwrap());
         let got = (0..nodes)
             .flat_map(|origin| (0..messages).map(move |index| (origin, index)))
@@ -494,7 +579,6 @@ where
             .count() as u64;
         delivered_total += got;
         latencies.sort_unstable();
-        let stats = engine.stats();
         println!(
             "{:>5} {:>15} {:>9} {:>9} {:>9} {:>17} {:>8} {:>9}",
             node,

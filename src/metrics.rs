@@ -1,13 +1,21 @@
 //! Metric names and the cached handles the hot paths use.
 //!
-//! Metrics go through the [`metrics`] facade: install a recorder (for example
-//! `metrics-exporter-prometheus`) *before* building the [`Buffer`](crate::Buffer), because every
-//! handle is registered once, in [`Buffer::new`](crate::Buffer::new), and reused on every call: no
+//! Every handle is registered once, when the buffer is built, and reused on every call: no
 //! per-call registry lookup, no per-call string formatting (the one exception is the opt-in
-//! per-sender series, looked up once per new sender).
+//! per-sender series, looked up once per new sender). Two backends sit behind the same handles,
+//! so the hot path costs the same whichever backs it (one predictable branch and one atomic
+//! add):
 //!
-//! Names (each behind the configured prefix, default `shardcast_`) and label values follow the
-//! reference engine, so existing dashboards keep working:
+//! - **the [`metrics`] facade**, for [`Buffer::new`](crate::Buffer::new) and the tokio engine:
+//!   install a recorder (for example `metrics-exporter-prometheus`) *before* building the
+//!   buffer. Names carry the configured prefix (default `shardcast_`).
+//! - **a commonware runtime's registry** (feature `commonware`), for
+//!   [`commonware::Engine`](crate::commonware::Engine): the metrics are registered with
+//!   `context.register`, as prometheus-client types, under the context's label, so they appear
+//!   in `context.encode()` beside the application's own. prometheus-client appends `_total` to
+//!   counter names, so the names below read the same in both.
+//!
+//! Names and label values follow the reference engine, so existing dashboards keep working:
 //!
 //! | name | type | labels | meaning |
 //! |---|---|---|---|
@@ -20,13 +28,19 @@
 //! | `cached` | gauge | | messages resident in the cache |
 //! | `evictions_total` | counter | `reason` = `overflow`, `peer_left` | messages removed from the cache because the last deque holding them overflowed, or because the last peer holding them left the primary set |
 //!
-//! One deliberate difference: the reference counts an abandoned subscription as
-//! `get_total{status="Dropped"}` (a bug, SPEC §4.7); shardcast counts it as
-//! `subscribe_total{status="Dropped"}`, once, when it is dropped.
+//! `evictions_total` also counts `reason="closed"`: messages freed when the buffer closed.
+//!
+//! One deliberate difference: the reference counts a subscription abandoned before it was served
+//! as `get_total{status="Dropped"}` when it sweeps it away (a miscount: it was never a `get`);
+//! shardcast counts it as `subscribe_total{status="Dropped"}`, once, when it is dropped.
+//!
+//! The `waiters` gauge has the reference's meaning (digests with at least one live subscriber)
+//! but is exact at every instant, where the reference refreshes it once per event of its loop.
 
-use metrics::{Counter, Gauge, describe_counter, describe_gauge};
+use metrics::{describe_counter, describe_gauge};
 
-/// Metric name suffixes (each is prefixed with [`Config::metrics_prefix`](crate::Config::metrics_prefix)).
+/// Metric name suffixes (each is prefixed with [`Config::metrics_prefix`](crate::Config::metrics_prefix)
+/// on the facade, and with the context's label in a commonware registry).
 pub mod names {
     /// Counter of network receipts by `status`.
     pub const RECEIVE: &str = "receive_total";
@@ -65,11 +79,103 @@ pub(crate) enum Eviction {
     Overflow,
     /// The last peer holding it left the primary set.
     PeerLeft,
+    /// The buffer closed.
+    Closed,
+}
+
+/// Help texts, as the reference engine words them where it has the metric.
+const HELP: [(&str, &str); 8] = [
+    (names::RECEIVE, "Number of received messages by status"),
+    (names::PEER, "Number of broadcasts received by peer"),
+    (names::SUBSCRIBE, "Number of `subscribe` requests by status"),
+    (names::GET, "Number of `get` requests by status"),
+    (names::WAITERS, "Number of digests being awaited"),
+    (names::SUBSCRIPTIONS, "Number of live subscriptions"),
+    (names::CACHED, "Number of cached messages"),
+    (
+        names::EVICTIONS,
+        "Number of messages removed from the cache by reason",
+    ),
+];
+
+#[cfg(feature = "commonware")]
+fn help(name: &str) -> &'static str {
+    HELP.iter()
+        .find(|(n, _)| *n == name)
+        .map_or("", |(_, h)| *h)
+}
+
+#[cfg(feature = "commonware")]
+type RegistryCounter = prometheus_client::metrics::counter::Counter;
+#[cfg(feature = "commonware")]
+type RegistryGauge = prometheus_client::metrics::gauge::Gauge;
+#[cfg(feature = "commonware")]
+type RegistryFamily<V> =
+    prometheus_client::metrics::family::Family<[(&'static str, V); 1], RegistryCounter>;
+
+/// A cached counter handle, on either backend.
+#[derive(Clone)]
+pub(crate) enum Counter {
+    Facade(metrics::Counter),
+    #[cfg(feature = "commonware")]
+    Registry(RegistryCounter),
+}
+
+impl Counter {
+    #[inline]
+    pub(crate) fn increment(&self, n: u64) {
+        match self {
+            Self::Facade(counter) => counter.increment(n),
+            #[cfg(feature = "commonware")]
+            Self::Registry(counter) => {
+                counter.inc_by(n);
+            }
+        }
+    }
+}
+
+/// A cached gauge handle, on either backend.
+pub(crate) enum Gauge {
+    Facade(metrics::Gauge),
+    #[cfg(feature = "commonware")]
+    Registry(RegistryGauge),
+}
+
+impl Gauge {
+    #[inline]
+    pub(crate) fn increment(&self, n: u64) {
+        match self {
+            Self::Facade(gauge) => gauge.increment(n as f64),
+            #[cfg(feature = "commonware")]
+            Self::Registry(gauge) => {
+                gauge.inc_by(n as i64);
+            }
+        }
+    }
+
+    #[inline]
+    pub(crate) fn decrement(&self, n: u64) {
+        match self {
+            Self::Facade(gauge) => gauge.decrement(n as f64),
+            #[cfg(feature = "commonware")]
+            Self::Registry(gauge) => {
+                gauge.dec_by(n as i64);
+            }
+        }
+    }
+}
+
+/// Where the opt-in per-sender series are created.
+enum PeerSeries {
+    /// The facade's full metric name.
+    Facade(String),
+    #[cfg(feature = "commonware")]
+    Registry(RegistryFamily<String>),
 }
 
 /// Every handle the buffer and the engine touch on their hot paths.
 pub(crate) struct Metrics {
-    pub(crate) prefix: String,
+    peer_series: PeerSeries,
     pub(crate) receive_success: Counter,
     pub(crate) receive_dropped: Counter,
     pub(crate) receive_invalid: Counter,
@@ -82,27 +188,24 @@ pub(crate) struct Metrics {
     pub(crate) cached: Gauge,
     pub(crate) evict_overflow: Counter,
     pub(crate) evict_peer_left: Counter,
+    pub(crate) evict_closed: Counter,
 }
 
 impl Metrics {
-    /// Registers every series under `prefix` with the recorder installed now.
-    pub(crate) fn new(prefix: &str) -> Self {
+    /// Registers every series under `prefix` with the `metrics` recorder installed now.
+    pub(crate) fn facade(prefix: &str) -> Self {
         let name = |suffix: &str| format!("{prefix}{suffix}");
-        describe_counter!(
-            name(names::RECEIVE),
-            "Number of received messages by status"
-        );
-        describe_counter!(name(names::PEER), "Number of broadcasts received by peer");
-        describe_counter!(name(names::SUBSCRIBE), "Number of subscriptions by status");
-        describe_counter!(name(names::GET), "Number of get requests by status");
-        describe_gauge!(name(names::WAITERS), "Number of digests being awaited");
-        describe_gauge!(name(names::SUBSCRIPTIONS), "Number of live subscriptions");
-        describe_gauge!(name(names::CACHED), "Number of cached messages");
-        describe_counter!(
-            name(names::EVICTIONS),
-            "Number of messages removed from the cache by reason"
-        );
-        let counter = |suffix: &str, key: &'static str, value: &'static str| metrics::counter!(name(suffix), key => value);
+        for (suffix, text) in HELP {
+            if suffix.ends_with("_total") {
+                describe_counter!(name(suffix), text);
+            } else {
+                describe_gauge!(name(suffix), text);
+            }
+        }
+        let counter = |suffix: &str, key: &'static str, value: &'static str| {
+            Counter::Facade(metrics::counter!(name(suffix), key => value))
+        };
+        let gauge = |suffix: &str| Gauge::Facade(metrics::gauge!(name(suffix)));
         Self {
             receive_success: counter(names::RECEIVE, "status", status::SUCCESS),
             receive_dropped: counter(names::RECEIVE, "status", status::DROPPED),
@@ -111,24 +214,86 @@ impl Metrics {
             subscribe_dropped: counter(names::SUBSCRIBE, "status", status::DROPPED),
             get_success: counter(names::GET, "status", status::SUCCESS),
             get_failure: counter(names::GET, "status", status::FAILURE),
-            waiters: metrics::gauge!(name(names::WAITERS)),
-            subscriptions: metrics::gauge!(name(names::SUBSCRIPTIONS)),
-            cached: metrics::gauge!(name(names::CACHED)),
+            waiters: gauge(names::WAITERS),
+            subscriptions: gauge(names::SUBSCRIPTIONS),
+            cached: gauge(names::CACHED),
             evict_overflow: counter(names::EVICTIONS, "reason", "overflow"),
             evict_peer_left: counter(names::EVICTIONS, "reason", "peer_left"),
-            prefix: prefix.to_owned(),
+            evict_closed: counter(names::EVICTIONS, "reason", "closed"),
+            peer_series: PeerSeries::Facade(name(names::PEER)),
         }
     }
 
-    /// Registers the per-sender counter for one sender (called once per new sender).
+    /// Registers every metric in a commonware runtime's registry, under `context`'s label, with
+    /// the reference engine's names (`receive`, `subscribe`, `get`, `waiters`, and `peer` when
+    /// `peer_metrics`) and shardcast's own (`cached`, `subscriptions`, `evictions`).
+    ///
+    /// Panics, like any duplicate registration on the deterministic runtime, when `context`
+    /// already registered these names: give each engine its own label.
+    #[cfg(feature = "commonware")]
+    pub(crate) fn registry(context: &impl commonware_runtime::Metrics, peer_metrics: bool) -> Self {
+        use prometheus_client::metrics::family::Family;
+
+        let family = |suffix: &'static str, key: &'static str| {
+            let family: RegistryFamily<&'static str> = Family::default();
+            context.register(
+                suffix.trim_end_matches("_total"),
+                help(suffix),
+                family.clone(),
+            );
+            move |value: &'static str| {
+                Counter::Registry(family.get_or_create(&[(key, value)]).clone())
+            }
+        };
+        let gauge = |suffix: &'static str| {
+            let gauge = RegistryGauge::default();
+            context.register(suffix, help(suffix), gauge.clone());
+            Gauge::Registry(gauge)
+        };
+        let receive = family(names::RECEIVE, "status");
+        let subscribe = family(names::SUBSCRIBE, "status");
+        let get = family(names::GET, "status");
+        let evictions = family(names::EVICTIONS, "reason");
+        let peers: RegistryFamily<String> = Family::default();
+        if peer_metrics {
+            context.register("peer", help(names::PEER), peers.clone());
+        }
+        Self {
+            receive_success: receive(status::SUCCESS),
+            receive_dropped: receive(status::DROPPED),
+            receive_invalid: receive(status::INVALID),
+            subscribe_success: subscribe(status::SUCCESS),
+            subscribe_dropped: subscribe(status::DROPPED),
+            get_success: get(status::SUCCESS),
+            get_failure: get(status::FAILURE),
+            waiters: gauge(names::WAITERS),
+            subscriptions: gauge(names::SUBSCRIPTIONS),
+            cached: gauge(names::CACHED),
+            evict_overflow: evictions("overflow"),
+            evict_peer_left: evictions("peer_left"),
+            evict_closed: evictions("closed"),
+            peer_series: PeerSeries::Registry(peers),
+        }
+    }
+
+    /// The per-sender counter for one sender, labelled `sequencer` (called once per new sender).
     pub(crate) fn peer_counter(&self, sequencer: String) -> Counter {
-        metrics::counter!(format!("{}{}", self.prefix, names::PEER), "sequencer" => sequencer)
+        match &self.peer_series {
+            PeerSeries::Facade(name) => {
+                Counter::Facade(metrics::counter!(name.clone(), "sequencer" => sequencer))
+            }
+            #[cfg(feature = "commonware")]
+            PeerSeries::Registry(family) => {
+                Counter::Registry(family.get_or_create(&[("sequencer", sequencer)]).clone())
+            }
+        }
     }
 
     pub(crate) fn eviction(&self, reason: Eviction) -> &Counter {
         match reason {
             Eviction::Overflow => &self.evict_overflow,
             Eviction::PeerLeft => &self.evict_peer_left,
+            Eviction::Closed => &self.evict_closed,
         }
     }
 }

@@ -6,7 +6,7 @@
 //! the first 10 s, and every message broadcast by a core node reached every subscriber.
 
 use shardcast::net::Recipients;
-use shardcast::net::sim::{Link, Network, SimConfig, SimSender};
+use shardcast::net::sim::{Link, Network, SimConfig};
 use shardcast::{Blob, BlobConfig, Buffer, Config, Engine, EngineConfig, Message};
 use std::sync::Arc;
 use std::time::Duration;
@@ -37,7 +37,7 @@ struct Sample {
     rss: u64,
 }
 
-fn sample(nodes: &[Engine<u32, Blob, SimSender<u32>>]) -> Sample {
+fn sample(nodes: &[Engine<u32, Blob>]) -> Sample {
     let mut s = Sample {
         cached: 0,
         subscriptions: 0,
@@ -104,7 +104,7 @@ async fn churn_soak_sixteen_nodes_sixty_seconds() {
                     if receiver != origin {
                         let sub = other.buffer().subscribe(message.digest());
                         deliveries.spawn(async move {
-                            sub.await;
+                            sub.await.expect("delivered before the buffer closed");
                         });
                         expected += 1;
                     }

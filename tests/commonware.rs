@@ -7,56 +7,24 @@
 //! garbage on the channel disturbs nobody.
 #![cfg(feature = "commonware")]
 
-use bytes::Buf;
-use shardcast::commonware::codec::{
-    EncodeSize, Error as CodecError, RangeCfg, Read, ReadRangeExt, Write,
-};
-use shardcast::commonware::cryptography::{Digestible, Hasher, Sha256, Signer, ed25519, sha256};
+use shardcast::commonware as interop;
+use shardcast::commonware::codec::RangeCfg;
+use shardcast::commonware::cryptography::{Digestible, Signer, ed25519};
+use shardcast::commonware::p2p::Recipients;
 use shardcast::commonware::p2p::{Address, AddressableManager, Sender as _, authenticated::lookup};
 use shardcast::commonware::runtime::{IoBuf, Metrics as _, Quota, Runner as _, tokio as cw};
 use shardcast::commonware::utils::ordered::Map;
-use shardcast::commonware::{self as interop, Wire};
-use shardcast::net::Recipients;
-use shardcast::{Buffer, Engine};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
-use std::num::NonZeroU32;
-use std::sync::Arc;
+use std::num::{NonZeroU32, NonZeroUsize};
 use std::time::Duration;
 
-/// A commonware message (SHA-256 of its bytes), carried through `Wire`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct Note(Vec<u8>);
-
-impl Digestible for Note {
-    type Digest = sha256::Digest;
-    fn digest(&self) -> sha256::Digest {
-        Sha256::hash(&self.0)
-    }
-}
-
-impl Write for Note {
-    fn write(&self, buf: &mut impl bytes::BufMut) {
-        self.0.write(buf);
-    }
-}
-
-impl EncodeSize for Note {
-    fn encode_size(&self) -> usize {
-        self.0.encode_size()
-    }
-}
-
-impl Read for Note {
-    type Cfg = RangeCfg<usize>;
-    fn read_cfg(buf: &mut impl Buf, cfg: &Self::Cfg) -> Result<Self, CodecError> {
-        Ok(Self(Vec::<u8>::read_range(buf, *cfg)?))
-    }
-}
+mod common;
+use common::note::Note;
 
 type Key = ed25519::PublicKey;
 type Node = (
-    Arc<Buffer<Key, Wire<Note>>>,
-    Engine<Key, Wire<Note>, interop::P2pSender<lookup::Sender<Key, cw::Context>>>,
+    interop::Mailbox<Key, Note>,
+    shardcast::commonware::runtime::Handle<()>,
 );
 
 /// Ports the OS says are free on 127.0.0.1 right now.
@@ -84,10 +52,10 @@ fn peers(keys: &[Key], addrs: &[SocketAddr]) -> Map<Key, Address> {
 async fn disseminate(nodes: &[Node], keys: &[Key], messages: &[(usize, Note)]) {
     let subs: Vec<Vec<_>> = nodes
         .iter()
-        .map(|(buffer, _)| {
+        .map(|(mailbox, _)| {
             messages
                 .iter()
-                .map(|(_, m)| buffer.subscribe(m.digest()))
+                .map(|(_, m)| mailbox.buffer().subscribe(m.digest()))
                 .collect()
         })
         .collect();
@@ -101,10 +69,13 @@ async fn disseminate(nodes: &[Node], keys: &[Key], messages: &[(usize, Note)]) {
                 .collect();
             if !lacking.is_empty() {
                 missing += lacking.len();
-                nodes[*origin]
-                    .1
-                    .broadcast(Recipients::Some(lacking), Wire(message.clone()))
-                    .await;
+                // The send runs on the engine's task: `sent_to` is of no interest here.
+                drop(
+                    nodes[*origin]
+                        .0
+                        .broadcast(Recipients::Some(lacking), message.clone())
+                        .await,
+                );
             }
         }
         if missing == 0 {
@@ -118,7 +89,7 @@ async fn disseminate(nodes: &[Node], keys: &[Key], messages: &[(usize, Note)]) {
     }
     for (n, node_subs) in subs.into_iter().enumerate() {
         for (sub, (_, message)) in node_subs.into_iter().zip(messages) {
-            assert_eq!(sub.await.0, *message, "node {n}");
+            assert_eq!(sub.await.expect("open").0, *message, "node {n}");
         }
     }
 }
@@ -149,20 +120,21 @@ fn four_nodes_over_loopback_tcp() {
             if i == 4 {
                 garbage_sender = Some(sender);
             } else {
-                let node = interop::start::<Key, Note, _, _, _>(
+                let (engine, mailbox) = interop::Engine::new(
+                    context.with_label(&format!("engine{i}")),
                     interop::Config {
                         public_key: keys[i].clone(),
                         deque_size: 256,
                         priority: false,
                         codec_config: RangeCfg::from(..=4096),
                         peer_provider: oracle.clone(),
-                        workers: 2,
+                        workers: NonZeroUsize::new(2).unwrap(),
+                        max_message_size: None,
+                        peer_metrics: false,
                     },
-                    (sender, receiver),
-                )
-                .await
-                .expect("started");
-                nodes.push(node);
+                );
+                let handle = engine.start((sender, receiver));
+                nodes.push((mailbox, handle));
             }
             oracles.push(oracle);
         }
@@ -186,15 +158,15 @@ fn four_nodes_over_loopback_tcp() {
             })
             .collect();
         disseminate(&nodes, &keys, &messages).await;
-        for (n, (buffer, engine)) in nodes.iter().enumerate() {
+        for (n, (mailbox, _)) in nodes.iter().enumerate() {
             assert!(
-                engine.stats().received >= 150,
+                mailbox.stats().received >= 150,
                 "node {n} received {:?}",
-                engine.stats()
+                mailbox.stats()
             );
             for (_, message) in &messages {
                 assert!(
-                    buffer.contains(&message.digest()),
+                    mailbox.buffer().contains(&message.digest()),
                     "node {n} lacks a message"
                 );
             }
@@ -207,7 +179,7 @@ fn four_nodes_over_loopback_tcp() {
         }
         let late: Vec<(usize, Note)> = vec![(0, Note(b"after the garbage".to_vec()))];
         disseminate(&nodes, &keys, &late).await;
-        let invalid: u64 = nodes.iter().map(|(_, e)| e.stats().invalid).sum();
+        let invalid: u64 = nodes.iter().map(|(m, _)| m.stats().invalid).sum();
         assert!(invalid > 0, "the garbage reached nobody");
 
         // Remove node 3 from the primary set: its messages go from every remaining node.
@@ -223,18 +195,27 @@ fn four_nodes_over_loopback_tcp() {
         for oracle in &mut oracles {
             oracle.track(1, without_3.clone()).await;
         }
-        for (buffer, engine) in &nodes[..3] {
-            tokio::time::timeout(Duration::from_secs(30), engine.wait_for_peer_set(1))
+        for (mailbox, _) in &nodes[..3] {
+            tokio::time::timeout(Duration::from_secs(30), mailbox.wait_for_peer_set(1))
                 .await
                 .expect("peer set 1 applied");
+            let buffer = mailbox.buffer();
             for (origin, message) in &messages {
                 // Node 3's messages are only in node 3's deque: gone. The others stay.
                 assert_eq!(buffer.contains(&message.digest()), *origin != 3);
             }
             buffer.check_invariants();
         }
-        for (_, engine) in &nodes {
-            engine.shutdown().await;
+        for (mailbox, handle) in nodes {
+            let pending = mailbox
+                .subscribe(Note(b"never sent".to_vec()).digest())
+                .await;
+            handle.abort();
+            // Aborting the engine's task closes its buffer: the pending subscription is
+            // cancelled, as the reference's, and nothing stays cached.
+            let outcome = tokio::time::timeout(Duration::from_secs(30), pending).await;
+            assert!(outcome.expect("resolved").is_err(), "cancelled");
+            assert_eq!(mailbox.get(messages[0].1.digest()).await, None);
         }
     });
 }

@@ -7,9 +7,9 @@
 //! Where shardcast differs on purpose (no mailbox, no actor), the test checks the documented
 //! behaviour and says why.
 
-use shardcast::net::sim::{Link, Network, SimConfig, SimSender};
+use shardcast::net::sim::{Link, Network, SimConfig};
 use shardcast::net::{Recipients, Sender as _};
-use shardcast::{Blob, BlobConfig, Buffer, Config, Engine, EngineConfig, Message};
+use shardcast::{Blob, BlobConfig, Buffer, Closed, Config, Engine, EngineConfig, Message};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::{sleep, timeout};
@@ -22,7 +22,27 @@ const PROPAGATION: Duration = Duration::from_millis(200);
 const INSTANT: Duration = Duration::from_millis(10);
 
 type Peer = u32;
-type TestEngine = Engine<Peer, Blob, SimSender<Peer>>;
+
+/// The engine, with `broadcast` returning `sent_to` the way the reference's tests read it
+/// (`mailbox.broadcast(..).await.await`, an error read as `[]`).
+struct TestEngine(Engine<Peer, Blob>);
+
+impl TestEngine {
+    async fn broadcast(&self, recipients: Recipients<Peer>, message: Blob) -> Vec<Peer> {
+        self.0
+            .broadcast(recipients, message)
+            .await
+            .await
+            .unwrap_or_default()
+    }
+}
+
+impl std::ops::Deref for TestEngine {
+    type Target = Engine<Peer, Blob>;
+    fn deref(&self) -> &Engine<Peer, Blob> {
+        &self.0
+    }
+}
 
 struct Node {
     id: Peer,
@@ -90,7 +110,7 @@ impl Setup {
                 Node {
                     id: *id,
                     buffer,
-                    engine,
+                    engine: TestEngine(engine),
                 }
             })
             .collect();
@@ -115,6 +135,7 @@ async fn delivered(node: &Node, digest: [u8; 32]) -> Blob {
     timeout(Duration::from_secs(30), node.buffer.subscribe(digest))
         .await
         .unwrap_or_else(|_| panic!("node {} never got {digest:02x?}", node.id))
+        .expect("the buffer is open")
 }
 
 /// Whether `node` can serve the digest within `INSTANT`.
@@ -164,7 +185,7 @@ async fn self_retrieval() {
     assert!(sent_to.is_empty());
     // The local insert happens before broadcast returns: the subscriber is already served.
     assert!(waiting.is_ready());
-    assert_eq!(waiting.await, message);
+    assert_eq!(waiting.await, Ok(message.clone()));
     assert_eq!(node.buffer.get(&message.digest()), Some(message.clone()));
     assert!(node.buffer.subscribe(message.digest()).is_ready());
 }
@@ -212,7 +233,7 @@ async fn cached_message_is_served_instantly() {
     sleep(PROPAGATION).await;
     let sub = c.nodes[1].buffer.subscribe(message.digest());
     assert!(sub.is_ready(), "resolved at once, not after a wait");
-    assert_eq!(sub.await, message);
+    assert_eq!(sub.await, Ok(message));
 }
 
 /// #5 `test_get_nonexistent`: kept and dropped subscriptions on both peers.
@@ -227,7 +248,7 @@ async fn dropped_subscriptions_do_not_disturb_kept_ones() {
         .engine
         .broadcast(Recipients::All, message.clone())
         .await;
-    assert_eq!(timeout(PROPAGATION, kept).await.unwrap(), message);
+    assert_eq!(timeout(PROPAGATION, kept).await.unwrap(), Ok(message));
     assert_eq!(c.nodes[1].buffer.stats().subscriptions, 0);
 }
 
@@ -367,7 +388,7 @@ async fn malformed_payload_does_not_break_valid_traffic() {
         ..Setup::default()
     }
     .start();
-    let (raw, _raw_rx) = c.network.register(2);
+    let (mut raw, _raw_rx) = c.network.register(2);
     c.network.link_all(Link::new(LATENCY, Duration::ZERO, 1.0));
     let victim = &c.nodes[1];
     raw.send(Recipients::One(victim.id), vec![0xFF].into(), false)
@@ -398,11 +419,10 @@ async fn dropped_waiters_for_missing_digest_are_cleaned_up() {
     assert_eq!(c.nodes[0].buffer.stats().waiting_digests, 0);
 }
 
-/// #13 `test_operations_after_shutdown_do_not_panic`. No mailbox: the buffer outlives the
-/// engine, so after shutdown `broadcast` returns `[]`, `get` still answers from the cache, and a
-/// subscription to a digest nobody can deliver any more stays pending (the reference's
-/// subscribe returns `Canceled`; a `Subscription` has no error to return, so we check that it
-/// does not resolve).
+/// #13 `test_operations_after_shutdown_do_not_panic`. As in the reference: after shutdown
+/// `broadcast` yields `[]` (its receiver reads the channel's error) and inserts nothing, `get`
+/// finds nothing (the engine closed its buffer, freeing the cache), and a subscription
+/// resolves to an error (`Closed`, the reference's `Canceled`) at once.
 #[tokio::test(start_paused = true)]
 async fn operations_after_shutdown_do_not_panic() {
     let c = cluster(2);
@@ -411,9 +431,11 @@ async fn operations_after_shutdown_do_not_panic() {
         .engine
         .broadcast(Recipients::All, cached.clone())
         .await;
+    let pending = c.nodes[1].buffer.subscribe(blob("never").digest());
     for node in &c.nodes {
         node.engine.shutdown().await;
     }
+    assert_eq!(pending.await, Err(Closed), "a pending subscription ends");
     sleep(PROPAGATION).await;
     let after = blob("after");
     assert!(
@@ -428,11 +450,10 @@ async fn operations_after_shutdown_do_not_panic() {
         None,
         "nothing inserted"
     );
-    assert_eq!(c.nodes[0].buffer.get(&cached.digest()), Some(cached));
-    assert!(
-        timeout(PROPAGATION, c.nodes[1].buffer.subscribe(after.digest()))
-            .await
-            .is_err()
+    assert_eq!(c.nodes[0].buffer.get(&cached.digest()), None, "cache freed");
+    assert_eq!(
+        c.nodes[1].buffer.subscribe(after.digest()).await,
+        Err(Closed)
     );
 }
 
@@ -447,8 +468,9 @@ async fn clean_shutdown_leaves_no_task() {
         }
         .start();
         let runtime = tokio::runtime::Handle::current().metrics();
-        // Per node: one reader, the workers, one peer-set follower; plus one sim delivery task.
-        let per_node = 2 + 2;
+        // Per node: the reader, the workers, the peer-set follower, the sender and the stop
+        // watcher; plus one sim delivery task.
+        let per_node = 2 + 4;
         for node in &c.nodes {
             assert_eq!(node.engine.running_tasks(), per_node);
         }
@@ -553,9 +575,10 @@ async fn initial_set_blocks_sender_not_in_latest_primary() {
     assert_eq!(c.nodes[1].buffer.get(&message.digest()), None);
 }
 
-/// #18 `test_broadcast_queued_before_start_respects_initial_latest_primary`. There is no
-/// mailbox to queue in; the equivalent guarantee is that `Engine::start` applies a peer set the
-/// source already has before it returns, so the first broadcast sees it.
+/// #18 `test_broadcast_queued_before_start_respects_initial_latest_primary`. `Engine::start`
+/// has no mailbox to queue in before it runs; the equivalent guarantee is that it applies a
+/// peer set the source already has before it returns, so the first broadcast sees it. (The
+/// commonware drop-in, which has a mailbox before `start`, is checked in `tests/deterministic.rs`.)
 #[tokio::test(start_paused = true)]
 async fn first_broadcast_after_start_respects_initial_primary() {
     let c = cluster(1);
@@ -683,7 +706,8 @@ async fn parallel_workers_deliver_everything() {
         for sub in node_subs {
             timeout(Duration::from_secs(30), sub)
                 .await
-                .expect("delivered");
+                .expect("delivered")
+                .expect("the buffer is open");
         }
     }
     for engine in &engines {

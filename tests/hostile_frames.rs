@@ -146,7 +146,8 @@ async fn malformed_and_oversized_frames_are_counted_and_valid_traffic_flows() {
     for (sub, expected) in subs.into_iter().zip(&valid) {
         let got = tokio::time::timeout(Duration::from_secs(60), sub)
             .await
-            .expect("delivered");
+            .expect("delivered")
+            .expect("open");
         assert_eq!(&got, expected);
     }
     // Every frame before the last valid one is handled once that one is; wait for the count.

@@ -37,7 +37,7 @@ async fn metrics_endpoint_serves_receive_counters_over_http() {
     let network = Network::new(SimConfig::default());
     let (a_tx, a_rx) = network.register(0u32);
     let (b_tx, b_rx) = network.register(1u32);
-    let (raw, _raw_rx) = network.register(2u32);
+    let (mut raw, _raw_rx) = network.register(2u32);
     network.link_all(Link::new(Duration::from_millis(5), Duration::ZERO, 1.0));
     network.track(0, vec![0, 1], vec![2]);
     let start = |id, tx, rx| {
@@ -62,7 +62,8 @@ async fn metrics_endpoint_serves_receive_counters_over_http() {
     for sub in subs {
         tokio::time::timeout(Duration::from_secs(10), sub)
             .await
-            .unwrap();
+            .unwrap()
+            .expect("the buffer is open");
     }
     // Counters are added per batch of frames, after the batch: wait until all four are.
     tokio::time::timeout(Duration::from_secs(10), async {

@@ -24,6 +24,7 @@ async fn served<M: Message>(sub: shardcast::Subscription<M>) -> M {
     tokio::time::timeout(Duration::from_secs(60), sub)
         .await
         .expect("subscription never served")
+        .expect("the buffer is open")
 }
 
 /// Guarantee 1: one primary peer floods 1,000,000 distinct messages while three others send at a normal

@@ -27,7 +27,7 @@ fn subscribe_vs_eligible_insert() {
         inserter.join().unwrap();
         assert_eq!(
             sub.try_take(),
-            Some(Msg(7, 1)),
+            Some(Ok(Msg(7, 1))),
             "subscription missed the insert"
         );
         buffer.check_invariants();
@@ -57,7 +57,7 @@ fn subscribe_vs_ineligible_insert() {
         if insert_started_after {
             assert_eq!(
                 served,
-                Some(Msg(7, 1)),
+                Some(Ok(Msg(7, 1))),
                 "lost wake-up from an ineligible insert"
             );
         }
@@ -81,7 +81,7 @@ fn two_subscribers_vs_insert() {
         // Serve after both registered (the cached copy serves a late one).
         assert_eq!(buffer.insert(1, Msg(7, 1)), Insert::Inserted);
         for subscriber in subscribers {
-            assert_eq!(subscriber.join().unwrap(), Msg(7, 1));
+            assert_eq!(subscriber.join().unwrap(), Ok(Msg(7, 1)));
         }
         buffer.check_invariants();
     });
@@ -96,7 +96,7 @@ fn blocked_subscriber_is_woken_by_ineligible_insert() {
         let sub = buffer.subscribe(7);
         let subscriber = thread::spawn(move || block_on(sub));
         buffer.insert(2, Msg(7, 1));
-        assert_eq!(subscriber.join().unwrap(), Msg(7, 1));
+        assert_eq!(subscriber.join().unwrap(), Ok(Msg(7, 1)));
         buffer.check_invariants();
     });
 }
@@ -254,7 +254,7 @@ fn drop_wait_insert() {
         let mut sub = waiter.join().unwrap();
         assert_eq!(
             sub.try_take(),
-            Some(Msg(7, 1)),
+            Some(Ok(Msg(7, 1))),
             "the drop took the other registration"
         );
         dropper.join().unwrap();

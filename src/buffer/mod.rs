@@ -60,13 +60,12 @@ mod peers;
 mod store;
 mod waiter;
 
-pub use waiter::Subscription;
+pub use waiter::{Closed, Subscription};
 
 use crate::config::{Config, ConfigError};
 use crate::message::Message;
-use crate::metrics::{Eviction, Metrics};
+use crate::metrics::{Counter, Eviction, Metrics};
 use crate::sync::{Arc, Op, ShardedMap};
-use metrics::Counter;
 use peers::{PeerSet, Peers};
 use std::fmt::{self, Debug};
 use std::hash::Hash;
@@ -150,8 +149,13 @@ where
     /// Metric handles are registered here, with the recorder installed at this moment.
     pub fn new(config: Config) -> Result<Self, ConfigError> {
         config.validate()?;
-        let metrics = Metrics::new(config.metrics_prefix());
-        Ok(Self {
+        let metrics = Metrics::facade(config.metrics_prefix());
+        Ok(Self::with_metrics(config, metrics))
+    }
+
+    /// Builds an empty buffer reporting to `metrics` (`config` already validated).
+    pub(crate) fn with_metrics(config: Config, metrics: Metrics) -> Self {
+        Self {
             store: Arc::new(Store::new(
                 config.shards(),
                 metrics,
@@ -162,7 +166,7 @@ where
             peer_counters: config
                 .peer_metrics()
                 .then(|| ShardedMap::new(config.shards())),
-        })
+        }
     }
 
     /// Offers `message`, sent by `peer`, to the buffer.
@@ -331,6 +335,30 @@ where
         self.store.adjust_cached(-freed);
     }
 
+    /// Closes the buffer: every pending subscription resolves to `Err(`[`Closed`]`)`, every
+    /// cached message is freed, and from now on `insert` caches nothing (it still reports
+    /// [`Insert::Ineligible`]), `subscribe` resolves to `Err(Closed)` at once, `get` finds
+    /// nothing and `update_primary` is ignored. Idempotent.
+    ///
+    /// Dropping the last handle to a buffer closes it too, so no subscription waits on a
+    /// buffer that is gone, and none keeps its messages alive.
+    pub fn close(&self) {
+        if !self.store.mark_closed() {
+            return;
+        }
+        let mut freed = 0;
+        self.peers.close(|digest| {
+            freed += isize::from(self.store.release(digest, Eviction::Closed).is_some());
+        });
+        self.store.adjust_cached(-freed);
+        self.store.close_waiters();
+    }
+
+    /// Whether [`close`](Self::close) has been called.
+    pub fn is_closed(&self) -> bool {
+        self.store.is_closed()
+    }
+
     /// Whether `peer` is in the latest primary set.
     pub fn is_primary(&self, peer: &P) -> bool {
         self.peers.is_primary(peer)
@@ -443,6 +471,17 @@ where
     }
 }
 
+impl<P, M: Message> Drop for Buffer<P, M> {
+    fn drop(&mut self) {
+        // Pending subscriptions hold the store, not the buffer: resolve them and free the cache
+        // (the deques go with the buffer itself).
+        if self.store.mark_closed() {
+            self.store.close_waiters();
+            self.store.clear_cache();
+        }
+    }
+}
+
 impl<P, M: Message> Debug for Buffer<P, M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Buffer")
@@ -483,7 +522,9 @@ mod tests {
     }
 
     fn poll(sub: &mut Subscription<Msg>) -> Poll<Msg> {
-        Pin::new(sub).poll(&mut Context::from_waker(Waker::noop()))
+        Pin::new(sub)
+            .poll(&mut Context::from_waker(Waker::noop()))
+            .map(|outcome| outcome.expect("the buffer is open"))
     }
 
     #[test]
@@ -552,7 +593,7 @@ mod tests {
         let mut sub = buffer.subscribe(3);
         assert!(sub.is_ready());
         assert_eq!(buffer.stats().subscriptions, 0);
-        assert_eq!(sub.try_take(), Some(msg(3)));
+        assert_eq!(sub.try_take(), Some(Ok(msg(3))));
     }
 
     #[test]
@@ -635,6 +676,50 @@ mod tests {
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| buffer.check_invariants()));
         let message = *caught.unwrap_err().downcast::<String>().unwrap();
         assert!(message.contains("invariant 1"), "{message}");
+    }
+
+    #[test]
+    fn close_resolves_pending_subscriptions_frees_the_cache_and_refuses_new_work() {
+        let buffer = buffer(2, &[1]);
+        buffer.insert(1, msg(3));
+        let mut pending = buffer.subscribe(4);
+        buffer.close();
+        assert_eq!(
+            Pin::new(&mut pending).poll(&mut Context::from_waker(Waker::noop())),
+            Poll::Ready(Err(Closed))
+        );
+        assert!(buffer.is_closed());
+        assert_eq!(buffer.get(&3), None, "the cache is freed");
+        assert_eq!(buffer.stats(), Stats::default());
+        assert_eq!(buffer.insert(1, msg(5)), Insert::Ineligible);
+        assert!(!buffer.contains(&5));
+        buffer.update_primary([1, 2]);
+        assert_eq!(buffer.stats().primary, 0, "updates are ignored once closed");
+        let mut late = buffer.subscribe(5);
+        assert_eq!(late.try_take(), Some(Err(Closed)));
+        buffer.close(); // idempotent
+        buffer.check_invariants();
+    }
+
+    #[test]
+    fn dropping_the_buffer_resolves_subscriptions_that_outlive_it() {
+        let buffer = buffer(2, &[1]);
+        buffer.insert(1, msg(3));
+        let mut pending = buffer.subscribe(4);
+        let weak = Arc::downgrade(&buffer.store);
+        drop(buffer);
+        let store = weak
+            .upgrade()
+            .expect("the pending subscription holds the store");
+        assert_eq!(
+            store.counts.cached.load(Ordering::Relaxed),
+            0,
+            "the cache is freed"
+        );
+        assert_eq!(store.counts.subscriptions.load(Ordering::Relaxed), 0);
+        drop(store);
+        assert_eq!(pending.try_take(), Some(Err(Closed)));
+        assert!(weak.upgrade().is_none(), "nothing else held the store");
     }
 
     #[test]

@@ -96,8 +96,9 @@ pub(crate) type DequeRef<D> = Arc<Mutex<PeerDeque<D>>>;
 pub(crate) struct Peers<P, D> {
     pub(crate) deques: ShardedMap<P, DequeRef<D>>,
     pub(crate) primary: SwapCell<PeerSet<P>>,
-    /// Serialises peer-set updates (store + evict), so the last one to start wins whole.
-    update: Mutex<()>,
+    /// Serialises peer-set updates (store + evict), so the last one to start wins whole; `true`
+    /// once the buffer closed, after which no update applies.
+    update: Mutex<bool>,
     pub(crate) live: AtomicUsize,
 }
 
@@ -110,7 +111,7 @@ where
         Self {
             deques: ShardedMap::new(shards),
             primary: SwapCell::new(PeerSet::default()),
-            update: Mutex::new(()),
+            update: Mutex::new(false),
             live: AtomicUsize::new(0),
         }
     }
@@ -157,8 +158,25 @@ where
     ///
     /// Store first, evict second: an insert racing with the update either sees the new set and
     /// caches nothing, or created its deque before, and then the scan below finds it.
-    pub(crate) fn replace(&self, set: PeerSet<P>, mut release: impl FnMut(D)) {
-        let _serial = self.update.lock();
+    /// Does nothing once the buffer closed.
+    pub(crate) fn replace(&self, set: PeerSet<P>, release: impl FnMut(D)) {
+        let closed = self.update.lock();
+        if *closed {
+            return;
+        }
+        self.apply(set, release);
+    }
+
+    /// Empties the primary set for good: every deque is retired (its digests released as in
+    /// [`replace`](Self::replace)) and no later update applies.
+    pub(crate) fn close(&self, release: impl FnMut(D)) {
+        let mut closed = self.update.lock();
+        *closed = true;
+        self.apply(PeerSet::default(), release);
+    }
+
+    /// [`replace`](Self::replace)'s work; the caller holds the update lock.
+    fn apply(&self, set: PeerSet<P>, mut release: impl FnMut(D)) {
         #[cfg(loom)]
         let set = if crate::sync::mutation("evict_before_store") {
             // WRONG: evicts with the new set before storing it.

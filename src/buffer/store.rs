@@ -1,10 +1,10 @@
 //! Digest slots: each cached message stored once with its reference count, or the list of
 //! subscribers waiting for a digest that is not cached.
 
-use super::waiter::{Subscription, WaiterSlot};
+use super::waiter::{Closed, Subscription, WaiterSlot};
 use crate::Message;
 use crate::metrics::{Eviction, Metrics};
-use crate::sync::{Arc, AtomicUsize, Op, ShardedMap};
+use crate::sync::{Arc, AtomicBool, AtomicUsize, Op, ShardedMap};
 use std::sync::atomic::Ordering;
 
 /// The state of one digest. A digest with neither a cached message nor a waiter has no slot.
@@ -31,6 +31,8 @@ pub(crate) struct Store<M: Message> {
     pub(crate) counts: Counts,
     pub(crate) metrics: Metrics,
     max_subscriptions: Option<usize>,
+    /// Set once by [`Store::close`]; read under a shard lock by [`Store::register`].
+    closed: AtomicBool,
 }
 
 /// Subscribers taken out of a slot, to be completed once every lock is released.
@@ -84,6 +86,7 @@ pub(crate) enum Registration<M: Message> {
     Ready(M),
     Pending(Arc<WaiterSlot<M>>),
     Full,
+    Closed,
 }
 
 impl<M: Message> Store<M> {
@@ -93,6 +96,57 @@ impl<M: Message> Store<M> {
             counts: Counts::default(),
             metrics,
             max_subscriptions,
+            closed: AtomicBool::new(false),
+        }
+    }
+
+    /// Whether [`close`](Self::close) has begun.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// Marks the store closed: registrations from now on resolve to [`Closed`]. Returns `false`
+    /// when it already was. Call [`close_waiters`](Self::close_waiters) afterwards.
+    pub(crate) fn mark_closed(&self) -> bool {
+        !self.closed.swap(true, Ordering::AcqRel)
+    }
+
+    /// Frees every cached message, dropping them once the shard locks are released (the buffer
+    /// is gone; its deques went with it).
+    pub(crate) fn clear_cache(&self) {
+        let mut freed = Vec::new();
+        self.digests.retain(|_, slot| match slot {
+            Slot::Cached { .. } => {
+                freed.push(std::mem::replace(slot, Slot::Waiting(Vec::new())));
+                false
+            }
+            Slot::Waiting(_) => true,
+        });
+        self.adjust_cached(-(freed.len() as isize));
+    }
+
+    /// Removes every `Waiting` slot (one shard lock at a time) and resolves its subscribers to
+    /// [`Closed`] once the locks are released, in digest order so that wake-ups replay alike.
+    ///
+    /// A registration either precedes the sweep of its shard (and is swept) or follows it, and
+    /// then sees the closed flag, which was set before the sweep began.
+    pub(crate) fn close_waiters(&self) {
+        debug_assert!(self.is_closed());
+        let mut taken = Vec::new();
+        self.digests.retain(|digest, slot| match slot {
+            Slot::Waiting(slots) => {
+                let slots = std::mem::take(slots);
+                self.forget_waiters(slots.len());
+                taken.push((*digest, slots));
+                false
+            }
+            Slot::Cached { .. } => true,
+        });
+        taken.sort_unstable_by_key(|(digest, _)| *digest);
+        for (_, slots) in taken {
+            for slot in slots {
+                slot.close();
+            }
         }
     }
 
@@ -112,10 +166,12 @@ impl<M: Message> Store<M> {
         found
     }
 
-    /// "Is it cached?" and "register a waiter" in one critical section (DESIGN §5), so an
-    /// insert either sees the registration or the subscriber sees the message.
+    /// "Is it cached?" and "register a waiter" in one critical section , so an insert
+    /// either sees the registration or the subscriber sees the message.
     pub(crate) fn register(&self, digest: M::Digest, limited: bool) -> Registration<M> {
         let (registration, _) = self.digests.update(digest, |slot| match slot {
+            // Read under the shard lock: `close` sets it before sweeping this shard.
+            _ if self.closed.load(Ordering::Acquire) => (Op::Keep, Registration::Closed),
             Some(Slot::Cached { message, .. }) => (Op::Keep, Registration::Ready(message.clone())),
             Some(Slot::Waiting(slots)) => match self.reserve_subscription(limited) {
                 Some(slot) => {
@@ -127,7 +183,7 @@ impl<M: Message> Store<M> {
             None => match self.reserve_subscription(limited) {
                 Some(slot) => {
                     self.counts.waiting_digests.fetch_add(1, Ordering::Relaxed);
-                    self.metrics.waiters.increment(1.0);
+                    self.metrics.waiters.increment(1);
                     (
                         Op::Insert(Slot::Waiting(vec![slot.clone()])),
                         Registration::Pending(slot),
@@ -157,7 +213,7 @@ impl<M: Message> Store<M> {
                 counter.fetch_add(1, Ordering::Relaxed);
             }
         }
-        self.metrics.subscriptions.increment(1.0);
+        self.metrics.subscriptions.increment(1);
         Some(Arc::new(WaiterSlot::new()))
     }
 
@@ -169,8 +225,9 @@ impl<M: Message> Store<M> {
         registration: Registration<M>,
     ) -> Option<Subscription<M>> {
         match registration {
-            Registration::Ready(message) => Some(Subscription::ready(message)),
+            Registration::Ready(message) => Some(Subscription::ready(Ok(message))),
             Registration::Pending(slot) => Some(Subscription::pending(this.clone(), digest, slot)),
+            Registration::Closed => Some(Subscription::ready(Err(Closed))),
             Registration::Full => None,
         }
     }
@@ -195,14 +252,14 @@ impl<M: Message> Store<M> {
             self.counts.subscriptions.fetch_sub(1, Ordering::Relaxed);
             if slots.is_empty() {
                 self.counts.waiting_digests.fetch_sub(1, Ordering::Relaxed);
-                self.metrics.waiters.decrement(1.0);
+                self.metrics.waiters.decrement(1);
                 (Op::Remove, true)
             } else {
                 (Op::Keep, true)
             }
         });
         if removed {
-            self.metrics.subscriptions.decrement(1.0);
+            self.metrics.subscriptions.decrement(1);
             self.metrics.subscribe_dropped.increment(1);
         }
     }
@@ -300,13 +357,13 @@ impl<M: Message> Store<M> {
             0 => {}
             d if d > 0 => {
                 self.counts.cached.fetch_add(d as usize, Ordering::Relaxed);
-                self.metrics.cached.increment(d as f64);
+                self.metrics.cached.increment(d as u64);
             }
             d => {
                 self.counts
                     .cached
                     .fetch_sub(d.unsigned_abs(), Ordering::Relaxed);
-                self.metrics.cached.decrement(d.unsigned_abs() as f64);
+                self.metrics.cached.decrement(d.unsigned_abs() as u64);
             }
         }
     }
@@ -316,8 +373,8 @@ impl<M: Message> Store<M> {
             .subscriptions
             .fetch_sub(served, Ordering::Relaxed);
         self.counts.waiting_digests.fetch_sub(1, Ordering::Relaxed);
-        self.metrics.subscriptions.decrement(served as f64);
-        self.metrics.waiters.decrement(1.0);
+        self.metrics.subscriptions.decrement(served as u64);
+        self.metrics.waiters.decrement(1);
     }
 }
 

@@ -19,6 +19,8 @@ pub(crate) struct WaiterSlot<M> {
 struct WaiterState<M> {
     value: Option<M>,
     waker: Option<Waker>,
+    /// Set when the buffer closed while this subscriber waited: it resolves to [`Closed`].
+    closed: bool,
     /// Set by the subscription's `Drop` before it unregisters: an insert that already took this
     /// slot out of the map must not count it as served.
     cancelled: bool,
@@ -30,6 +32,7 @@ impl<M> WaiterSlot<M> {
             state: Mutex::new(WaiterState {
                 value: None,
                 waker: None,
+                closed: false,
                 cancelled: false,
             }),
         }
@@ -50,14 +53,37 @@ impl<M> WaiterSlot<M> {
         }
         true
     }
+
+    /// Tells the subscriber that the buffer closed: it resolves to [`Closed`]. Call with no
+    /// other lock held.
+    pub(crate) fn close(&self) {
+        let mut state = self.state.lock();
+        state.closed = true;
+        let waker = state.waker.take();
+        drop(state);
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
 }
 
-/// A future that resolves to the message with the subscribed digest.
+/// The buffer was closed ([`Buffer::close`](crate::Buffer::close), or its last handle dropped)
+/// before the subscribed message arrived: it never will.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, thiserror::Error)]
+#[error("the buffer is closed")]
+pub struct Closed;
+
+/// A future that resolves to the message with the subscribed digest, or to [`Closed`].
 ///
-/// Returned by [`Buffer::subscribe`](crate::Buffer::subscribe). It resolves at once when the
-/// digest was cached at the time of the call, and otherwise on the first insert attempt of that
-/// digest that starts after the call (from any peer, eligible to cache or not). It never times out:
-/// wrap it in a timeout where waiting forever is not an option.
+/// Returned by [`Buffer::subscribe`](crate::Buffer::subscribe). It resolves to `Ok` at once when
+/// the digest was cached at the time of the call, and otherwise on the first insert attempt of
+/// that digest that starts after the call (from any peer, eligible to cache or not). It resolves
+/// to `Err(Closed)` when the buffer closes first ([`Buffer::close`](crate::Buffer::close), or the
+/// last `Buffer` handle dropped), and at once when subscribed after the buffer closed. Otherwise
+/// it never times out: wrap it in a timeout where waiting forever is not an option.
+///
+/// It holds no cached message and does not keep the cache alive: once the buffer is gone, its
+/// memory is freed, whatever subscriptions remain.
 ///
 /// Dropping an unresolved subscription cancels it: its registration is removed at once, and when
 /// it was the last one for its digest, the digest stops being awaited (the `waiters` gauge drops
@@ -71,7 +97,7 @@ pub struct Subscription<M: Message> {
 
 enum SubscriptionState<M: Message> {
     /// Resolved when it was created.
-    Ready(M),
+    Ready(Result<M, Closed>),
     /// Registered in the store, waiting for an insert.
     Pending {
         store: Arc<Store<M>>,
@@ -83,9 +109,9 @@ enum SubscriptionState<M: Message> {
 }
 
 impl<M: Message> Subscription<M> {
-    pub(crate) fn ready(message: M) -> Self {
+    pub(crate) fn ready(result: Result<M, Closed>) -> Self {
         Self {
-            state: SubscriptionState::Ready(message),
+            state: SubscriptionState::Ready(result),
         }
     }
 
@@ -103,25 +129,28 @@ impl<M: Message> Subscription<M> {
         }
     }
 
-    /// Returns the message if it has arrived, without waiting (and without registering a waker).
-    /// After it returned `Some`, the subscription is finished.
-    pub fn try_take(&mut self) -> Option<M> {
+    /// Returns the outcome if the subscription has resolved, without waiting (and without
+    /// registering a waker). After it returned `Some`, the subscription is finished.
+    pub fn try_take(&mut self) -> Option<Result<M, Closed>> {
         let value = match &mut self.state {
             SubscriptionState::Ready(_) => None,
-            SubscriptionState::Pending { slot, .. } => Some(slot.state.lock().value.take()?),
+            SubscriptionState::Pending { slot, .. } => Some(slot.state.lock().outcome()?),
             SubscriptionState::Done => return None,
         };
         match std::mem::replace(&mut self.state, SubscriptionState::Done) {
-            SubscriptionState::Ready(message) => Some(message),
+            SubscriptionState::Ready(result) => Some(result),
             _ => value,
         }
     }
 
-    /// Whether the subscription has been served and not yet returned its message.
+    /// Whether the subscription has resolved (served or closed) and not yet returned.
     pub fn is_ready(&self) -> bool {
         match &self.state {
             SubscriptionState::Ready(_) => true,
-            SubscriptionState::Pending { slot, .. } => slot.state.lock().value.is_some(),
+            SubscriptionState::Pending { slot, .. } => {
+                let state = slot.state.lock();
+                state.value.is_some() || state.closed
+            }
             SubscriptionState::Done => false,
         }
     }
@@ -130,20 +159,31 @@ impl<M: Message> Subscription<M> {
 // The state is never pinned-projected: moving a `Subscription` is always fine, whatever `M` is.
 impl<M: Message> Unpin for Subscription<M> {}
 
-impl<M: Message> Future for Subscription<M> {
-    type Output = M;
+impl<M> WaiterState<M> {
+    /// The outcome, if resolved: the message (taken) or `Closed`.
+    fn outcome(&mut self) -> Option<Result<M, Closed>> {
+        match self.value.take() {
+            Some(message) => Some(Ok(message)),
+            None if self.closed => Some(Err(Closed)),
+            None => None,
+        }
+    }
+}
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<M> {
+impl<M: Message> Future for Subscription<M> {
+    type Output = Result<M, Closed>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<M, Closed>> {
         let this = &mut *self;
         match &this.state {
             SubscriptionState::Ready(_) => {}
             SubscriptionState::Pending { slot, .. } => {
                 let mut state = slot.state.lock();
-                match state.value.take() {
-                    Some(message) => {
+                match state.outcome() {
+                    Some(outcome) => {
                         drop(state);
                         this.state = SubscriptionState::Done;
-                        return Poll::Ready(message);
+                        return Poll::Ready(outcome);
                     }
                     None => {
                         match &mut state.waker {
@@ -157,7 +197,7 @@ impl<M: Message> Future for Subscription<M> {
             SubscriptionState::Done => panic!("Subscription polled after it returned its message"),
         }
         match std::mem::replace(&mut this.state, SubscriptionState::Done) {
-            SubscriptionState::Ready(message) => Poll::Ready(message),
+            SubscriptionState::Ready(result) => Poll::Ready(result),
             _ => unreachable!("checked above"),
         }
     }
@@ -175,8 +215,8 @@ impl<M: Message> Drop for Subscription<M> {
         };
         {
             let mut state = slot.state.lock();
-            if state.value.is_some() {
-                // Served, not yet polled: the insert already removed the registration.
+            if state.value.is_some() || state.closed {
+                // Served or closed, not yet polled: the registration is already gone.
                 return;
             }
             state.cancelled = true;

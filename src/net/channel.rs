@@ -23,7 +23,7 @@
 //! let message = Blob::new(&b"from peer 1"[..]);
 //! let waiting = buffer.subscribe(message.digest());
 //! frames.send((1, message.to_bytes())).unwrap();
-//! assert_eq!(waiting.await, message);
+//! assert_eq!(waiting.await, Ok(message));
 //! engine.shutdown().await;
 //! # }
 //! ```
@@ -36,7 +36,7 @@ use bytes::Bytes;
 pub struct NullSender;
 
 impl<P: Send + 'static> Sender<P> for NullSender {
-    async fn send(&self, _: Recipients<P>, _: Bytes, _: bool) -> Result<Vec<P>, SendError> {
+    async fn send(&mut self, _: Recipients<P>, _: Bytes, _: bool) -> Result<Vec<P>, SendError> {
         Ok(Vec::new())
     }
 }

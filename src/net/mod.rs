@@ -48,13 +48,13 @@ pub enum SendError {
 #[error("the network is closed")]
 pub struct RecvError;
 
-/// Sends encoded messages.
-pub trait Sender<P>: Clone + Send + Sync + 'static {
+/// Sends encoded messages. An engine owns one sender, on its sender task.
+pub trait Sender<P>: Send + 'static {
     /// Hands `message` to the transport for `recipients`; returns the peers it was handed to
     /// (`sent_to`: not a delivery guarantee, never ourselves, possibly fewer than asked, e.g.
     /// unknown or rate-limited peers).
     fn send(
-        &self,
+        &mut self,
         recipients: Recipients<P>,
         message: Bytes,
         priority: bool,

@@ -20,7 +20,7 @@
 //! # #[tokio::main(flavor = "current_thread", start_paused = true)]
 //! # async fn main() {
 //! let network = Network::new(SimConfig::default());
-//! let (a_tx, _a_rx) = network.register(1u32);
+//! let (mut a_tx, _a_rx) = network.register(1u32);
 //! let (_b_tx, mut b_rx) = network.register(2u32);
 //! network.link_all(Link::new(Duration::from_millis(50), Duration::ZERO, 1.0));
 //! network.track(0, vec![1, 2], vec![]);
@@ -367,7 +367,7 @@ where
     P: Clone + Eq + Hash + Ord + Debug + Send + Sync + 'static,
 {
     async fn send(
-        &self,
+        &mut self,
         recipients: Recipients<P>,
         message: Bytes,
         _priority: bool,
@@ -409,7 +409,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn delivers_after_the_link_latency_only_to_tracked_linked_peers() {
         let network = Network::new(SimConfig::default());
-        let (a, _ra) = network.register(1u32);
+        let (mut a, _ra) = network.register(1u32);
         let (_b, mut rb) = network.register(2);
         let (_c, _rc) = network.register(3);
         network.link(1, 2, link(100, 1.0));
@@ -433,7 +433,7 @@ mod tests {
             max_message_size: 4,
             ..SimConfig::default()
         });
-        let (a, _ra) = network.register(1u32);
+        let (mut a, _ra) = network.register(1u32);
         assert_eq!(
             a.send(Recipients::All, "12345".into(), false).await,
             Err(SendError::TooLarge { size: 5, max: 4 })
@@ -448,7 +448,7 @@ mod tests {
                 seed,
                 ..SimConfig::default()
             });
-            let (a, _ra) = network.register(1u32);
+            let (mut a, _ra) = network.register(1u32);
             let (b, mut rb) = network.register(2);
             network.link(1, 2, link(10, 0.5));
             network.track(0, vec![1, 2], vec![]);

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash};
 
 pub(crate) use loom::sync::Arc;
-pub(crate) use loom::sync::atomic::AtomicUsize;
+pub(crate) use loom::sync::atomic::{AtomicBool, AtomicUsize};
 
 /// Fixed-seed hasher: a replayed execution must pick the same shards.
 pub(crate) type RandomState = foldhash::fast::FixedState;
@@ -65,6 +65,13 @@ impl<K: Eq + Hash, V> ShardedMap<K, V> {
             for (k, v) in guard.iter() {
                 f(k, v);
             }
+        }
+    }
+
+    pub(crate) fn retain(&self, mut f: impl FnMut(&K, &mut V) -> bool) {
+        for shard in self.shards.iter() {
+            let mut guard = shard.write().unwrap_or_else(|e| e.into_inner());
+            guard.retain(|k, v| f(k, v));
         }
     }
 }

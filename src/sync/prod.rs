@@ -4,7 +4,7 @@ use super::Op;
 use std::hash::Hash;
 
 pub(crate) use std::sync::Arc;
-pub(crate) use std::sync::atomic::AtomicUsize;
+pub(crate) use std::sync::atomic::{AtomicBool, AtomicUsize};
 
 /// Seeded hasher for every hash table in the crate.
 pub(crate) type RandomState = foldhash::fast::RandomState;
@@ -69,6 +69,12 @@ impl<K: Eq + Hash, V> ShardedMap<K, V> {
         for entry in self.inner.iter() {
             f(entry.key(), entry.value());
         }
+    }
+
+    /// Keeps the entries for which `f` returns `true`, holding one shard's write lock at a
+    /// time. `f` must not touch this map.
+    pub(crate) fn retain(&self, f: impl FnMut(&K, &mut V) -> bool) {
+        self.inner.retain(f);
     }
 }
 

@@ -2,6 +2,8 @@
 #![allow(dead_code, missing_docs)]
 
 pub mod model;
+#[cfg(feature = "commonware")]
+pub mod note;
 
 use shardcast::{Buffer, Config, Message, Subscription};
 use std::future::Future;
@@ -32,7 +34,9 @@ pub fn buffer(deque_size: usize) -> TestBuffer {
     Buffer::new(Config::new(deque_size).with_shards(8)).expect("valid config")
 }
 
-/// Polls once with a no-op waker.
+/// Polls once with a no-op waker; the buffer must not be closed.
 pub fn poll_once(sub: &mut Subscription<Msg>) -> Poll<Msg> {
-    Pin::new(sub).poll(&mut Context::from_waker(Waker::noop()))
+    Pin::new(sub)
+        .poll(&mut Context::from_waker(Waker::noop()))
+        .map(|outcome| outcome.expect("the buffer is open"))
 }

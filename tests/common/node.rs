@@ -12,7 +12,7 @@ pub fn start<M: Message + Codec>(
     engine: EngineConfig<M::Config>,
     primary: Vec<u32>,
     frames: flume::Receiver<(u32, Bytes)>,
-) -> Engine<u32, M, NullSender> {
+) -> Engine<u32, M> {
     let buffer = Arc::new(Buffer::new(config).expect("valid config"));
     Engine::start(
         buffer,

@@ -1,0 +1,154 @@
+//! Answers a [`Subscription`] through a `oneshot` channel, with no task: the waker of the
+//! subscription and of the channel's sender is the forwarder itself.
+//!
+//! The reference engine's subscribers hold a `oneshot::Receiver`. [`forward`] serves one from
+//! the buffer directly:
+//!
+//! - when the message arrives, the insert that serves the subscription wakes the forwarder,
+//!   which sends the message on the channel;
+//! - when the receiver is dropped, the channel wakes the forwarder (inside the receiver's
+//!   `drop`), which drops the subscription, and with it the registration, at once;
+//! - when the buffer closes, the subscription resolves to `Closed` and the forwarder drops the
+//!   sender: the receiver reads the channel's error, as the reference's `Canceled`.
+//!
+//! The forwarder polls both under its own small mutex and never holds it while dropping the
+//! subscription or sending, so it takes no buffer lock while holding it.
+
+use crate::buffer::Subscription;
+use crate::message::Message;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll, Wake, Waker};
+use tokio::sync::oneshot;
+
+/// Sends what `subscription` resolves to, mapped by `map`, on `responder`; drops the
+/// subscription as soon as the responder's receiver is dropped.
+pub(crate) fn forward<M, T>(
+    mut subscription: Subscription<M>,
+    responder: oneshot::Sender<T>,
+    map: fn(M) -> T,
+) where
+    M: Message,
+    T: Send + 'static,
+{
+    if let Some(outcome) = subscription.try_take() {
+        // Cached (or closed) already: nothing to wait for.
+        if let Ok(message) = outcome {
+            let _ = responder.send(map(message));
+        }
+        return;
+    }
+    let forwarder = Arc::new(Forwarder {
+        state: Mutex::new(Some((subscription, responder))),
+        map,
+    });
+    forwarder.poll();
+}
+
+struct Forwarder<M: Message, T> {
+    state: Mutex<Option<(Subscription<M>, oneshot::Sender<T>)>>,
+    map: fn(M) -> T,
+}
+
+impl<M: Message, T: Send + 'static> Forwarder<M, T> {
+    fn poll(self: &Arc<Self>) {
+        let waker = Waker::from(self.clone());
+        let mut cx = Context::from_waker(&waker);
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some((subscription, responder)) = state.as_mut() else {
+            return; // finished by an earlier wake-up
+        };
+        let outcome = if responder.poll_closed(&mut cx).is_ready() {
+            None // the receiver is gone: cancel
+        } else {
+            match Pin::new(subscription).poll(&mut cx) {
+                Poll::Ready(outcome) => Some(outcome),
+                Poll::Pending => return,
+            }
+        };
+        let (subscription, responder) = state.take().expect("checked above");
+        drop(state);
+        // Unregisters a still-pending subscription: after our own lock is released.
+        drop(subscription);
+        if let Some(Ok(message)) = outcome {
+            let _ = responder.send((self.map)(message));
+        }
+    }
+}
+
+impl<M: Message, T: Send + 'static> Wake for Forwarder<M, T> {
+    fn wake(self: Arc<Self>) {
+        self.poll();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.poll();
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::{Buffer, Config};
+
+    #[derive(Clone, Debug, PartialEq)]
+    struct Msg(u32);
+
+    impl Message for Msg {
+        type Digest = u32;
+        fn digest(&self) -> u32 {
+            self.0
+        }
+    }
+
+    fn buffer() -> Buffer<u8, Msg> {
+        let buffer = Buffer::new(Config::new(4).with_shards(2)).unwrap();
+        buffer.update_primary([1]);
+        buffer
+    }
+
+    #[test]
+    fn an_insert_sends_on_the_channel() {
+        let buffer = buffer();
+        let (tx, mut rx) = oneshot::channel();
+        forward(buffer.subscribe(7), tx, |m| m);
+        assert!(rx.try_recv().is_err());
+        buffer.insert(1, Msg(7));
+        assert_eq!(rx.try_recv(), Ok(Msg(7)));
+        assert_eq!(buffer.stats().subscriptions, 0);
+    }
+
+    #[test]
+    fn a_cached_digest_is_sent_at_once() {
+        let buffer = buffer();
+        buffer.insert(1, Msg(7));
+        let (tx, mut rx) = oneshot::channel();
+        forward(buffer.subscribe(7), tx, |m| m.0);
+        assert_eq!(rx.try_recv(), Ok(7));
+    }
+
+    #[test]
+    fn dropping_the_receiver_frees_the_registration_at_once() {
+        let buffer = buffer();
+        let (tx, rx) = oneshot::channel::<Msg>();
+        forward(buffer.subscribe(7), tx, |m| m);
+        assert_eq!(buffer.stats().subscriptions, 1);
+        drop(rx);
+        assert_eq!(buffer.stats().subscriptions, 0);
+        assert_eq!(buffer.stats().waiting_digests, 0);
+        buffer.check_invariants();
+    }
+
+    #[test]
+    fn closing_the_buffer_cancels_the_channel() {
+        let buffer = buffer();
+        let (tx, mut rx) = oneshot::channel::<Msg>();
+        forward(buffer.subscribe(7), tx, |m| m);
+        buffer.close();
+        assert_eq!(rx.try_recv(), Err(oneshot::error::TryRecvError::Closed));
+        let (tx, mut rx) = oneshot::channel::<Msg>();
+        forward(buffer.subscribe(8), tx, |m| m);
+        assert_eq!(rx.try_recv(), Err(oneshot::error::TryRecvError::Closed));
+    }
+}
