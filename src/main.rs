@@ -346,6 +346,13 @@ async fn demo_commonware(
         u32::from(args.base_port) + nodes as u32 - 1,
     );
     let delivered = run_cluster(&args, engines, ids).await?;
+    // The engines registered their metrics in the runtime's registry, beside the network's.
+    println!("node 0's engine metrics, from context.encode():");
+    for line in context.encode().lines() {
+        if line.starts_with("node0_engine_") {
+            println!("  {line}");
+        }
+    }
     drop(server);
     Ok(delivered)
 }

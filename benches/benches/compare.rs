@@ -471,7 +471,7 @@ impl Bench {
                     .digest();
                 let sub = node.engine.buffer().subscribe(digest);
                 let waiter = tokio::spawn(async move {
-                    sub.await;
+                    sub.await.expect("the buffer is open");
                     Instant::now()
                 });
                 settle().await;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 /// A running shardcast engine fed through a channel.
 pub struct Node {
     /// The engine.
-    pub engine: Engine<u32, Blob, NullSender>,
+    pub engine: Engine<u32, Blob>,
     /// Frames pushed here reach the engine's receive path.
     pub frames: flume::Sender<(u32, Bytes)>,
 }

@@ -35,7 +35,10 @@ fuzz_target!(|data: &[u8]| {
         let sentinel = Blob::new(&b"sentinel after the fuzzed frames"[..]);
         let sub = engine.buffer().subscribe(sentinel.digest());
         tx.send((1, sentinel.to_bytes())).unwrap();
-        tokio::time::timeout(std::time::Duration::from_secs(10), sub).await.expect("sentinel delivered");
+        tokio::time::timeout(std::time::Duration::from_secs(10), sub)
+            .await
+            .expect("sentinel delivered")
+            .expect("the buffer is open");
         while engine.stats().received + engine.stats().invalid < count + 1 {
             tokio::task::yield_now().await;
         }

@@ -1,0 +1,129 @@
+//! The two metric backends side by side, in one run: the same buffer operations on a buffer
+//! reporting through the `metrics` facade (a real Prometheus recorder installed) and on one
+//! reporting to a commonware runtime's registry (`shardcast::commonware::Engine::new`).
+//!
+//! `cargo bench -p shardcast-benches --bench sink [-- --quick]`
+//!
+//! Prints, per operation, the median time per call of each backend over interleaved runs and
+//! their ratio (registry / facade): 1.00 means the hot path costs the same whichever backs it.
+
+use commonware_cryptography::{Signer as _, ed25519};
+use commonware_runtime::{Metrics as _, Runner as _};
+use shardcast::commonware::{Config as CwConfig, Engine, Wire};
+use shardcast::{Blob, BlobConfig, Buffer, Config, Message};
+use shardcast_benches::actor::OneSetProvider;
+use shardcast_benches::payload;
+use std::hint::black_box;
+use std::num::NonZeroUsize;
+use std::sync::Arc;
+use std::time::Instant;
+
+type Key = ed25519::PublicKey;
+const CACHED: usize = 1024;
+
+/// One buffer under test, whatever its message wrapper.
+trait Under {
+    fn get(&self, i: usize) -> bool;
+    fn insert(&self, i: usize);
+}
+
+struct Facade(Arc<Buffer<Key, Blob>>, Key, Vec<Blob>);
+struct Registry(Arc<Buffer<Key, Wire<Blob>>>, Key, Vec<Wire<Blob>>);
+
+impl Under for Facade {
+    fn get(&self, i: usize) -> bool {
+        self.0.get(&self.2[i % CACHED].digest()).is_some()
+    }
+    fn insert(&self, i: usize) {
+        black_box(self.0.insert(self.1.clone(), self.2[i % self.2.len()].clone()));
+    }
+}
+
+impl Under for Registry {
+    fn get(&self, i: usize) -> bool {
+        self.0.get(&self.2[i % CACHED].digest()).is_some()
+    }
+    fn insert(&self, i: usize) {
+        black_box(self.0.insert(self.1.clone(), self.2[i % self.2.len()].clone()));
+    }
+}
+
+/// Nanoseconds per call of `op` over `n` calls.
+fn time(n: usize, mut op: impl FnMut(usize)) -> f64 {
+    let start = Instant::now();
+    for i in 0..n {
+        op(i);
+    }
+    start.elapsed().as_nanos() as f64 / n as f64
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let (runs, n) = if quick { (3, 200_000) } else { (9, 2_000_000) };
+    metrics::set_global_recorder(
+        metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder(),
+    )
+    .expect("no other recorder");
+    let runner = commonware_runtime::deterministic::Runner::default();
+    runner.start(|context| async move {
+        let key = ed25519::PrivateKey::from_seed(0).public_key();
+        let blobs: Vec<Blob> = (0..CACHED * 8)
+            .map(|i| Blob::new(payload(0, i as u64, 32)))
+            .collect();
+
+        let facade = Arc::new(Buffer::new(Config::new(CACHED)).unwrap());
+        facade.update_primary([key.clone()]);
+        let (_engine, mailbox) = Engine::new(
+            context.with_label("bench"),
+            CwConfig {
+                public_key: key.clone(),
+                deque_size: CACHED,
+                priority: false,
+                codec_config: BlobConfig::default(),
+                peer_provider: OneSetProvider::new(vec![key.clone()]),
+                workers: NonZeroUsize::MIN,
+                max_message_size: None,
+                peer_metrics: false,
+            },
+        );
+        let registry = mailbox.buffer().clone();
+        registry.update_primary([key.clone()]);
+        for blob in &blobs[..CACHED] {
+            facade.insert(key.clone(), blob.clone());
+            registry.insert(key.clone(), Wire(blob.clone()));
+        }
+        let facade = Facade(facade, key.clone(), blobs.clone());
+        let registry = Registry(registry, key, blobs.into_iter().map(Wire).collect());
+
+        println!("metric backends side by side ({runs} interleaved runs of {n} calls, median ns/call)\n");
+        println!("| operation | facade | registry | registry / facade |");
+        println!("|---|---|---|---|");
+        type Op = fn(&dyn Under, usize);
+        let ops: [(&str, Op); 2] = [
+            ("get hit", |u, i| {
+                black_box(u.get(i));
+            }),
+            ("insert (new + eviction, deque 1,024)", |u, i| u.insert(i)),
+        ];
+        for (name, op) in ops {
+            let (mut f, mut r) = (Vec::new(), Vec::new());
+            for _ in 0..runs {
+                f.push(time(n, |i| op(&facade, i)));
+                r.push(time(n, |i| op(&registry, i)));
+            }
+            let (f, r) = (median(f), median(r));
+            println!("| {name} | {f:.1} | {r:.1} | {:.2} |", r / f);
+        }
+        let lines = context
+            .encode()
+            .lines()
+            .filter(|l| l.starts_with("bench_get_total"))
+            .count();
+        assert_eq!(lines, 2, "the registry buffer reported its gets");
+    });
+}
