@@ -368,6 +368,7 @@ where
     pub async fn wait_for_peer_set(&self, index: u64) {
         let mut applied = self.inner.applied.subscribe();
         tokio::select! {
+            biased;
             _ = applied.wait_for(|v| v.is_some_and(|i| i >= index)) => {}
             () = self.inner.cancel.cancelled() => {}
         }

@@ -74,21 +74,27 @@
 //!
 //! With the default feature `engine`, [`engine::Engine`] connects a buffer to a network through
 //! the transport traits of [`net`] (a sender reporting `sent_to`, a receiver of authenticated
-//! frames, a peer-set source): a reader task feeds batches of frames to parallel decode+insert
-//! workers through a bounded channel, a follower applies peer-set updates in order, and
-//! `broadcast` inserts locally before it sends. [`net::sim`] is an in-process WAN (latency,
-//! jitter, loss, seeded) for tests and the demo; feature `commonware` adds adapters to
-//! `commonware-p2p` (`shardcast::commonware`), and feature `prometheus` a `/metrics` endpoint.
+//! frames, a peer-set source), on any [`runtime::Runtime`]: a reader task feeds batches of
+//! frames to parallel decode+insert workers through a bounded channel, a follower applies
+//! peer-set updates in order, one sender task owns the transport's sender, and `broadcast`
+//! inserts locally before it queues the send. When the engine stops it closes its buffer.
+//! [`net::sim`] is an in-process WAN (latency, jitter, loss, seeded) for tests and the demo.
+//!
+//! With feature `commonware`, `shardcast::commonware::Engine` is a drop-in for the reference's
+//! `buffered::Engine` on any commonware runtime, the deterministic simulation included:
+//! `Engine::new(context, config)`, `start((sender, receiver))`, and a mailbox with the
+//! reference's `broadcast`, `subscribe`, `subscribe_prepared` and `get`, its metrics in the
+//! runtime's registry. Feature `prometheus` adds a `/metrics` endpoint for the facade path.
 //!
 //! | feature | default | what it adds |
 //! |---|---|---|
-//! | `engine` | yes | [`engine`], [`net`], [`Blob`], [`Codec`] (tokio, flume, sha2) |
+//! | `engine` | yes | [`engine`], [`net`], [`runtime`], [`Blob`], [`Codec`] (tokio, flume, sha2) |
 //! | `prometheus` | yes | `prometheus::serve`, a `/metrics` endpoint |
 //! | `cli` | yes | the `shardcast` demo binary |
-//! | `commonware` | no | `commonware::{P2pSender, P2pReceiver, P2pPeerSets, Wire, start}` |
+//! | `commonware` | no | `commonware::{Engine, Mailbox, Config}`, the p2p adapters, `Wire`, `runtime::Commonware` |
 //! | `test-util` | no | `Buffer::check_invariants` |
 //!
-//! # Design notes: where the code departs from DESIGN.md, and why
+//! # Design notes: where the code departs from the design it started from, and why
 //!
 //! - **Reference counts are plain integers under the digest entry's write lock**, not atomics
 //!   incremented under a read guard: the decrement, the zero check and the removal are one
@@ -107,11 +113,15 @@
 //!
 //! # Differences from the reference engine
 //!
-//! - No actor and no mailbox: calls are direct and synchronous, so there is no mailbox size,
-//!   and no request can be queued behind another.
+//! - No actor and no request queue: calls are direct, so there is no mailbox size, and no
+//!   request can be queued behind another. The commonware mailbox keeps the reference's
+//!   signatures over the same direct calls.
 //! - A dropped subscription is unregistered at once and counted `subscribe_total{Dropped}`; the
-//!   reference cleans it up at its next event and counts it `get_total{Dropped}` (a bug).
+//!   reference cleans it up at its next event and counts it `get_total{Dropped}` (a miscount).
 //! - The per-sender metric `peer_total{sequencer}` is opt-in (unbounded cardinality).
+//! - A buffer closes ([`Buffer::close`], its last handle dropped, or its engine stopping): its
+//!   pending subscriptions resolve to [`Closed`], where the reference's resolve to `Canceled`
+//!   when its loop exits.
 
 #![warn(missing_docs)]
 

@@ -35,7 +35,10 @@ impl Under for Facade {
         self.0.get(&self.2[i % CACHED].digest()).is_some()
     }
     fn insert(&self, i: usize) {
-        black_box(self.0.insert(self.1.clone(), self.2[i % self.2.len()].clone()));
+        black_box(
+            self.0
+                .insert(self.1.clone(), self.2[i % self.2.len()].clone()),
+        );
     }
 }
 
@@ -44,7 +47,10 @@ impl Under for Registry {
         self.0.get(&self.2[i % CACHED].digest()).is_some()
     }
     fn insert(&self, i: usize) {
-        black_box(self.0.insert(self.1.clone(), self.2[i % self.2.len()].clone()));
+        black_box(
+            self.0
+                .insert(self.1.clone(), self.2[i % self.2.len()].clone()),
+        );
     }
 }
 
@@ -100,7 +106,9 @@ fn main() {
         let facade = Facade(facade, key.clone(), blobs.clone());
         let registry = Registry(registry, key, blobs.into_iter().map(Wire).collect());
 
-        println!("metric backends side by side ({runs} interleaved runs of {n} calls, median ns/call)\n");
+        println!(
+            "metric backends side by side ({runs} interleaved runs of {n} calls, median ns/call)\n"
+        );
         println!("| operation | facade | registry | registry / facade |");
         println!("|---|---|---|---|");
         type Op = fn(&dyn Under, usize);
