@@ -48,7 +48,7 @@
 //!
 //! | actor engine (`buffered`) | shardcast (`shardcast::commonware`) | what changes |
 //! |---|---|---|
-//! | `Engine::new(context, Config { public_key, mailbox_size, deque_size, priority, codec_config, peer_provider })` | `Engine::new(context, Config { public_key, deque_size, priority, codec_config, peer_provider, workers, max_message_size, peer_metrics })` | no `mailbox_size` (no mailbox queue); `workers` receive workers decode in parallel; an optional frame limit; the `peer` metric is opt-in |
+//! | `Engine::new(context, Config { public_key, mailbox_size, deque_size, priority, codec_config, peer_provider })` | `Engine::new(context, Config { public_key, deque_size, priority, codec_config, peer_provider, workers, max_message_size, max_queued_bytes, peer_metrics })` | no `mailbox_size` (no mailbox queue); `workers` receive workers decode in parallel; an optional frame limit; the `peer` metric is opt-in |
 //! | `engine.start((sender, receiver))` -> `Handle<()>` | same | |
 //! | `mailbox.broadcast(recipients, m).await` -> `oneshot::Receiver<Vec<P>>` | same | inserted locally when it returns; the send never blocks the caller and completes if the caller moves on |
 //! | `mailbox.subscribe(d).await` -> `oneshot::Receiver<M>` | same | a dropped receiver frees its registration at once |
@@ -105,6 +105,10 @@ pub struct Config<P, MCfg, D> {
     /// Frames longer than this are rejected before decoding; `None`: only the network's own
     /// `max_message_size` bounds them.
     pub max_message_size: Option<usize>,
+    /// Most bytes of received frames waiting for the workers; when reached, the engine stops
+    /// reading from the network until they catch up ([`engine::DEFAULT_MAX_QUEUED_BYTES`],
+    /// 64 MiB, is a sensible value).
+    pub max_queued_bytes: usize,
     /// Registers the per-sender counter `peer{sequencer}` (one series per sender that ever
     /// sent a frame that decoded: unbounded cardinality, so off unless asked for).
     pub peer_metrics: bool,
@@ -136,6 +140,7 @@ where
     peer_provider: D,
     workers: NonZeroUsize,
     max_message_size: Option<usize>,
+    max_queued_bytes: usize,
     buffer: Arc<Buffer<P, Wire<M>>>,
     shared: Weak<Shared<P, M>>,
     queued: flume::Receiver<Outgoing<P, Wire<M>>>,
@@ -170,6 +175,7 @@ where
             peer_provider: config.peer_provider,
             workers: config.workers,
             max_message_size: config.max_message_size,
+            max_queued_bytes: config.max_queued_bytes,
             buffer: buffer.clone(),
             shared: Arc::downgrade(&shared),
             queued,
@@ -197,6 +203,7 @@ where
             mut peer_provider,
             workers,
             max_message_size,
+            max_queued_bytes,
             buffer,
             shared,
             queued,
@@ -206,6 +213,7 @@ where
             let mut config = EngineConfig::new(codec_config).with_workers(workers.get());
             config.priority = priority;
             config.max_frame_size = max_message_size.unwrap_or(usize::MAX);
+            config.max_queued_bytes = max_queued_bytes.max(1);
             let Some(shared) = shared.upgrade() else {
                 return; // every mailbox is gone: nobody can use the engine
             };

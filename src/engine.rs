@@ -25,6 +25,23 @@
 //! did not run resolve their receivers to the channel's error, as the reference engine's
 //! `Canceled`.
 //!
+//! # Order and memory on the receive path
+//!
+//! - **Per-peer FIFO.** Frames of one peer are inserted in the order the receiver yielded
+//!   them, whatever `workers` is: the reader routes every peer to one worker (a fixed hash of
+//!   the peer), and each worker handles its queue in order. So each peer's deque always holds
+//!   that peer's `deque_size` most recently received messages, as in the reference engine.
+//!   There is no order across peers: two peers' frames are inserted in parallel.
+//! - **The cost.** A peer that floods occupies its worker. Peers routed to the same worker wait
+//!   behind the frames of the flood that arrived before theirs (first come, first served:
+//!   they are delayed, never dropped or starved); peers routed to other workers do not wait
+//!   at all. With `workers = 1` every peer shares the one worker, as every peer shares the
+//!   reference's one loop.
+//! - **Bounded in bytes.** Frames handed to the workers and not yet handled are bounded by
+//!   [`EngineConfig::max_queued_bytes`]: when the budget is full the reader stops taking frames
+//!   from the receiver until the workers catch up, which is back-pressure on the network.
+//!   [`EngineStats::queued_bytes_peak`] reports the most that ever waited.
+//!
 //! Bad input is counted (`receive_total{status="Invalid"}`), logged at `debug` with the peer,
 //! and never stops the engine: a frame over `max_frame_size` is rejected before decoding, a
 //! frame that fails to decode is rejected, and a panic in user code (`Codec::decode`,
@@ -38,14 +55,14 @@ use crate::runtime::{Runtime, Task, Tokio};
 use bytes::Bytes;
 use std::fmt::Debug;
 use std::future::Future;
-use std::hash::Hash;
+use std::hash::{BuildHasher, Hash};
 use std::panic::AssertUnwindSafe;
 use std::pin::pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll, Waker};
 use thiserror::Error;
-use tokio::sync::{oneshot, watch};
+use tokio::sync::{Notify, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, warn};
 
@@ -65,6 +82,12 @@ pub struct EngineConfig<C> {
     /// Frames longer than this are rejected before decoding (default: no limit beyond the
     /// transport's own maximum message size).
     pub max_frame_size: usize,
+    /// Most bytes of frames handed to the workers and not yet handled (default
+    /// [`DEFAULT_MAX_QUEUED_BYTES`], 64 MiB). When it is reached the reader stops taking frames
+    /// from the receiver until the workers catch up: back-pressure on the network, whatever
+    /// peers send. A single frame larger than the budget passes alone. Beyond it, the reader
+    /// holds at most one batch in hand (up to 1 MiB, or one frame larger than that).
+    pub max_queued_bytes: usize,
 }
 
 impl<C> EngineConfig<C> {
@@ -76,6 +99,7 @@ impl<C> EngineConfig<C> {
             workers: 1,
             frame_queue: 1024,
             max_frame_size: usize::MAX,
+            max_queued_bytes: DEFAULT_MAX_QUEUED_BYTES,
         }
     }
 
@@ -113,6 +137,10 @@ pub struct EngineStats {
     pub invalid: u64,
     /// Of `invalid`, frames whose handling panicked in user code.
     pub panicked: u64,
+    /// Bytes of frames handed to the workers and not yet handled, now.
+    pub queued_bytes: u64,
+    /// The most `queued_bytes` has been (bounded by `max_queued_bytes`, or one frame).
+    pub queued_bytes_peak: u64,
 }
 
 #[derive(Default)]
@@ -148,6 +176,7 @@ struct Inner<P, M: Message> {
     live: Arc<AtomicUsize>,
     counters: Arc<Counters>,
     applied: watch::Sender<Option<u64>>,
+    queued: Arc<Queued>,
 }
 
 impl<P, M: Message> Drop for Inner<P, M> {
@@ -251,6 +280,9 @@ where
         if config.frame_queue == 0 {
             return Err(EngineError::Config("frame_queue must be at least 1"));
         }
+        if config.max_queued_bytes == 0 {
+            return Err(EngineError::Config("max_queued_bytes must be at least 1"));
+        }
         let (applied, _) = watch::channel(None);
         if let Some(update) = poll_once(peer_sets.next()).flatten() {
             buffer.update_primary(update.primary);
@@ -266,9 +298,14 @@ where
             live: Arc::new(AtomicUsize::new(0)),
             counters: Arc::new(Counters::default()),
             applied,
+            queued: Arc::new(Queued {
+                bytes: AtomicUsize::new(0),
+                peak: AtomicUsize::new(0),
+                budget: config.max_queued_bytes,
+                drained: Notify::new(),
+            }),
         });
-        // The queue holds batches: bound it so that at most about `frame_queue` frames wait.
-        let (frames_tx, frames_rx) = flume::bounded(config.frame_queue.div_ceil(MAX_BATCH));
+        let backlog = inner.queued.clone();
         let mut tasks = Vec::with_capacity(config.workers + 4);
         let worker = Worker {
             buffer: inner.buffer.clone(),
@@ -277,15 +314,26 @@ where
             counters: inner.counters.clone(),
         };
         let spawn = |label, future| spawn_counted(runtime, label, &inner.live, future);
+        // One lane per worker; each holds batches: bound it so that at most about
+        // `frame_queue` frames wait in it.
+        let mut lanes = Vec::with_capacity(config.workers);
         for _ in 0..config.workers {
+            let (batches, taken) = flume::bounded(config.frame_queue.div_ceil(MAX_BATCH));
+            let pending = Arc::new(AtomicUsize::new(0));
             tasks.push(spawn(
                 "worker",
-                Box::pin(worker.clone().run(frames_rx.clone(), inner.cancel.clone())),
+                Box::pin(worker.clone().run(
+                    taken,
+                    pending.clone(),
+                    backlog.clone(),
+                    inner.cancel.clone(),
+                )),
             ));
+            lanes.push(Lane { batches, pending });
         }
         tasks.push(spawn(
             "reader",
-            Box::pin(read(receiver, frames_tx, worker, inner.cancel.clone())),
+            Box::pin(read(receiver, lanes, backlog, worker, inner.cancel.clone())),
         ));
         tasks.push(spawn(
             "peer_sets",
@@ -360,6 +408,8 @@ where
             ineligible: load(&c.ineligible),
             invalid: load(&c.invalid),
             panicked: load(&c.panicked),
+            queued_bytes: self.inner.queued.bytes.load(Ordering::Relaxed) as u64,
+            queued_bytes_peak: self.inner.queued.peak.load(Ordering::Relaxed) as u64,
         }
     }
 
@@ -541,53 +591,159 @@ fn poll_once<F: Future>(future: F) -> Option<F::Output> {
 /// Most frames handed to a worker at once.
 const MAX_BATCH: usize = 64;
 
-/// Pulls frames off the network and hands them to the workers.
+/// The reader stops gathering a batch once it holds this many bytes: what it holds in hand,
+/// outside the byte budget, stays small.
+const MAX_BATCH_BYTES: usize = 1 << 20;
+
+/// The default [`EngineConfig::max_queued_bytes`]: 64 MiB, eight of the largest blocks real
+/// chains send (about 8 MiB).
+pub const DEFAULT_MAX_QUEUED_BYTES: usize = 64 << 20;
+
+/// A batch of frames for one worker.
+type Batch<P> = Vec<(P, Bytes)>;
+
+/// The queue of one worker, and the frames it has been handed and not yet finished.
+struct Lane<P> {
+    batches: flume::Sender<Batch<P>>,
+    pending: Arc<AtomicUsize>,
+}
+
+/// What waits between the reader and the workers, in bytes, and the budget that bounds it.
+struct Queued {
+    bytes: AtomicUsize,
+    peak: AtomicUsize,
+    budget: usize,
+    /// Notified by a worker each time it finishes a batch.
+    drained: Notify,
+}
+
+impl Queued {
+    /// Waits until `bytes` more fit in the budget (always, when nothing is queued: a frame
+    /// larger than the budget passes alone), then counts them.
+    async fn admit(&self, bytes: usize, cancel: &CancellationToken) -> bool {
+        loop {
+            // Registered before the check: a batch finished in between is not missed.
+            let drained = self.drained.notified();
+            let queued = self.bytes.load(Ordering::Acquire);
+            if queued == 0 || queued + bytes <= self.budget {
+                break;
+            }
+            tokio::select! {
+                biased;
+                () = cancel.cancelled() => return false,
+                () = drained => {}
+            }
+        }
+        let now = self.bytes.fetch_add(bytes, Ordering::AcqRel) + bytes;
+        self.peak.fetch_max(now, Ordering::Relaxed);
+        true
+    }
+
+    fn release(&self, bytes: usize) {
+        self.bytes.fetch_sub(bytes, Ordering::AcqRel);
+        self.drained.notify_one();
+    }
+}
+
+/// Routes a peer to its worker: always the same one, so that each peer's frames are inserted
+/// in the order the receiver yielded them. The hash has a fixed seed, so that an execution on
+/// a deterministic runtime replays the same; a peer that picks its key to share a worker with
+/// another gains nothing it could not get by flooding its own.
+fn lane_of<P: Hash>(peer: &P, lanes: usize) -> usize {
+    (foldhash::fast::FixedState::with_seed(0x5ca1ab1e).hash_one(peer) % lanes as u64) as usize
+}
+
+/// Pulls frames off the network and hands them to the workers, each peer's to the same
+/// worker, in arrival order.
 ///
-/// After each frame it takes whatever else the receiver already holds (up to [`MAX_BATCH`])
-/// without waiting, and sends the lot as one batch: one channel operation and at most one
-/// worker wake-up per batch instead of per frame. A frame that arrives alone, with no backlog
-/// queued for the workers, is handled here at once: at low load that saves the hand-off to a
-/// worker (a task wake-up) on the path from the network to a subscriber.
+/// After each frame it takes whatever else the receiver already holds (up to [`MAX_BATCH`]
+/// frames or [`MAX_BATCH_BYTES`]) without waiting, splits the lot by worker and hands each
+/// worker its part as one batch: one channel operation and at most one wake-up per worker.
+/// A frame that arrives alone (nothing else ready), for a worker with nothing in hand, is
+/// handled here at once: that saves a hand-off on the path to a subscriber and cannot overtake
+/// an earlier frame of the same peer, since that worker has finished everything it was given. Before handing
+/// frames over, the reader waits for the byte budget ([`EngineConfig::max_queued_bytes`]):
+/// that is the back-pressure on the receiver.
 async fn read<P, M>(
     mut receiver: impl Receiver<P>,
-    frames: flume::Sender<Vec<(P, Bytes)>>,
+    lanes: Vec<Lane<P>>,
+    queued: Arc<Queued>,
     worker: Worker<P, M>,
     cancel: CancellationToken,
 ) where
     P: Clone + Eq + Ord + Hash + Debug + Send + Sync + 'static,
     M: Message + Codec,
 {
+    let mut parts: Vec<Batch<P>> = lanes.iter().map(|_| Vec::new()).collect();
+    // A frame taken off the receiver after the last batch was full: it starts the next one.
+    let mut carried = None;
     loop {
-        let first = tokio::select! {
-            biased;
-            () = cancel.cancelled() => return,
-            frame = receiver.recv() => match frame {
-                Ok(frame) => frame,
-                Err(_) => {
-                    warn!("network receiver closed; the engine no longer receives");
-                    return;
-                }
+        let first = match carried.take() {
+            Some(frame) => frame,
+            None => tokio::select! {
+                biased;
+                () = cancel.cancelled() => return,
+                frame = receiver.recv() => match frame {
+                    Ok(frame) => frame,
+                    Err(_) => {
+                        warn!("network receiver closed; the engine no longer receives");
+                        return;
+                    }
+                },
             },
         };
+        let mut gathered = first.1.len();
         let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
+        // Whether the receiver had nothing more ready: the only case a frame is handled here.
+        let mut idle = false;
+        loop {
             // `recv` is cancel-safe (a `Receiver` requirement): dropping it unready loses nothing.
             match poll_once(receiver.recv()) {
-                Some(Ok(frame)) => batch.push(frame),
-                _ => break,
+                Some(Ok(frame)) if batch.len() < MAX_BATCH && gathered < MAX_BATCH_BYTES => {
+                    gathered += frame.1.len();
+                    batch.push(frame);
+                }
+                Some(Ok(frame)) => {
+                    carried = Some(frame);
+                    break;
+                }
+                _ => {
+                    idle = true;
+                    break;
+                }
             }
         }
-        if batch.len() == 1 && frames.is_empty() {
+        if let [(peer, _)] = batch.as_slice()
+            && idle
+            && lanes[lane_of(peer, lanes.len())]
+                .pending
+                .load(Ordering::Acquire)
+                == 0
+        {
             let (peer, frame) = batch.pop().expect("one frame");
             let mut tally = Tally::default();
             worker.handle(peer, frame, &mut tally);
             worker.flush(tally);
             continue;
         }
-        tokio::select! {
-            biased;
-            () = cancel.cancelled() => return,
-            sent = frames.send_async(batch) => if sent.is_err() { return },
+        for frame in batch {
+            parts[lane_of(&frame.0, lanes.len())].push(frame);
+        }
+        for (lane, part) in lanes.iter().zip(parts.iter_mut()) {
+            if part.is_empty() {
+                continue;
+            }
+            let part = std::mem::take(part);
+            let bytes = part.iter().map(|(_, frame)| frame.len()).sum();
+            if !queued.admit(bytes, &cancel).await {
+                return;
+            }
+            lane.pending.fetch_add(part.len(), Ordering::AcqRel);
+            tokio::select! {
+                biased;
+                () = cancel.cancelled() => return,
+                sent = lane.batches.send_async(part) => if sent.is_err() { return },
+            }
         }
     }
 }
@@ -657,21 +813,32 @@ where
     P: Clone + Eq + Ord + Hash + Debug + Send + Sync + 'static,
     M: Message + Codec,
 {
-    async fn run(self, frames: flume::Receiver<Vec<(P, Bytes)>>, cancel: CancellationToken) {
+    /// Handles the batches of one lane, in order; after each, releases its frames from the
+    /// lane's pending count and its bytes from the budget.
+    async fn run(
+        self,
+        batches: flume::Receiver<Batch<P>>,
+        pending: Arc<AtomicUsize>,
+        queued: Arc<Queued>,
+        cancel: CancellationToken,
+    ) {
         loop {
             let batch = tokio::select! {
                 biased;
                 () = cancel.cancelled() => return,
-                batch = frames.recv_async() => match batch {
+                batch = batches.recv_async() => match batch {
                     Ok(batch) => batch,
                     Err(_) => return, // the reader is gone and the queue is drained
                 },
             };
+            let (frames, bytes) = (batch.len(), batch.iter().map(|(_, f)| f.len()).sum());
             let mut tally = Tally::default();
             for (peer, frame) in batch {
                 self.handle(peer, frame, &mut tally);
             }
             self.flush(tally);
+            pending.fetch_sub(frames, Ordering::AcqRel);
+            queued.release(bytes);
         }
     }
 

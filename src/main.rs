@@ -328,6 +328,7 @@ async fn demo_commonware(
                 workers: std::num::NonZeroUsize::new(args.workers as usize)
                     .ok_or("--workers must be at least 1")?,
                 max_message_size: None,
+                max_queued_bytes: shardcast::engine::DEFAULT_MAX_QUEUED_BYTES,
                 peer_metrics: false,
             },
         );

@@ -130,6 +130,7 @@ fn four_nodes_over_loopback_tcp() {
                         peer_provider: oracle.clone(),
                         workers: NonZeroUsize::new(2).unwrap(),
                         max_message_size: None,
+                        max_queued_bytes: shardcast::engine::DEFAULT_MAX_QUEUED_BYTES,
                         peer_metrics: false,
                     },
                 );

@@ -162,6 +162,7 @@ fn engine(
             peer_provider: oracle.manager(),
             workers: NonZeroUsize::new(workers).unwrap(),
             max_message_size: None,
+            max_queued_bytes: shardcast::engine::DEFAULT_MAX_QUEUED_BYTES,
             peer_metrics: true,
         },
     )

@@ -1,5 +1,5 @@
-//! Model-based test: a plain sequential model of the reference engine's cache (SPEC §4, written
-//! with BTreeMaps and a linearly scanned VecDeque, the way the reference does it) and `Buffer`
+//! Model-based test: a plain sequential model of the reference engine's cache (written with
+//! BTreeMaps and a linearly scanned VecDeque, the way the reference does it, plus `close`) and `Buffer`
 //! run the same random operation sequences. Every return value, every subscription's state and
 //! value, every deque and `stats()` must agree, and `check_invariants()` holds after each step.
 
@@ -12,12 +12,14 @@ fn op() -> impl Strategy<Value = Op> {
     let peer = 0u32..5;
     let id = 0u64..8;
     prop_oneof![
-        6 => (peer.clone(), id.clone(), 0u32..3).prop_map(|(peer, id, copy)| Op::Insert { peer, id, copy }),
-        1 => proptest::collection::btree_set(peer, 0..5).prop_map(Op::UpdatePrimary),
-        2 => id.clone().prop_map(Op::Get),
-        2 => id.prop_map(Op::Subscribe),
-        1 => any::<usize>().prop_map(Op::Drop),
-        1 => any::<usize>().prop_map(Op::Poll),
+        24 => (peer.clone(), id.clone(), 0u32..3).prop_map(|(peer, id, copy)| Op::Insert { peer, id, copy }),
+        4 => proptest::collection::btree_set(peer, 0..5).prop_map(Op::UpdatePrimary),
+        8 => id.clone().prop_map(Op::Get),
+        8 => id.prop_map(Op::Subscribe),
+        4 => any::<usize>().prop_map(Op::Drop),
+        4 => any::<usize>().prop_map(Op::Poll),
+        // Rare: once closed, little else happens.
+        1 => Just(Op::Close),
     ]
 }
 

@@ -94,6 +94,7 @@ fn main() {
                 peer_provider: OneSetProvider::new(vec![key.clone()]),
                 workers: NonZeroUsize::MIN,
                 max_message_size: None,
+                max_queued_bytes: shardcast::engine::DEFAULT_MAX_QUEUED_BYTES,
                 peer_metrics: false,
             },
         );

@@ -13,7 +13,7 @@ mod common;
 use common::model::{Op, run};
 
 fn op(u: &mut Unstructured<'_>) -> arbitrary::Result<Op> {
-    Ok(match u.int_in_range(0..=13)? {
+    Ok(match u.int_in_range(0..=40)? {
         0..=5 => Op::Insert {
             peer: u.int_in_range(0..=4)?,
             id: u.int_in_range(0..=7)?,
@@ -26,7 +26,14 @@ fn op(u: &mut Unstructured<'_>) -> arbitrary::Result<Op> {
         7 | 8 => Op::Get(u.int_in_range(0..=7)?),
         9 | 10 => Op::Subscribe(u.int_in_range(0..=7)?),
         11 => Op::Drop(usize::arbitrary(u)?),
-        _ => Op::Poll(usize::arbitrary(u)?),
+        12 | 13 => Op::Poll(usize::arbitrary(u)?),
+        14 => Op::Close,
+        // Weighted towards the operations above: an early close ends most of the interest.
+        n => Op::Insert {
+            peer: (n % 5) as u32,
+            id: u.int_in_range(0..=7)?,
+            copy: 0,
+        },
     })
 }
 

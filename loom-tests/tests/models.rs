@@ -319,3 +319,50 @@ fn get_vs_eviction() {
         buffer.check_invariants();
     });
 }
+
+// ---------------------------------------------------------------------------------------------
+// 7. close vs subscribe and insert
+// ---------------------------------------------------------------------------------------------
+
+/// A subscription made while the buffer closes ends, whatever the order: resolved to `Closed`
+/// by the sweep, or at once because the flag was already set. Blocking on it turns a missed
+/// one into a deadlock that loom reports.
+#[test]
+fn close_vs_subscribe() {
+    model("7a close vs subscribe", || {
+        let buffer = buffer(1, &[1]);
+        let closer = {
+            let buffer = buffer.clone();
+            thread::spawn(move || buffer.close())
+        };
+        let sub = buffer.subscribe(7);
+        closer.join().unwrap();
+        assert_eq!(block_on(sub), Err(shardcast::Closed));
+        buffer.check_invariants();
+    });
+}
+
+/// An insert racing with close: a subscriber registered before both is served by the insert
+/// or closed, never left waiting; nothing stays cached once close returned.
+#[test]
+fn close_vs_insert() {
+    model("7b close vs insert", || {
+        let buffer = buffer(1, &[1]);
+        let sub = buffer.subscribe(7);
+        let inserter = {
+            let buffer = buffer.clone();
+            thread::spawn(move || {
+                buffer.insert(1, Msg(7, 1));
+            })
+        };
+        buffer.close();
+        inserter.join().unwrap();
+        let outcome = block_on(sub);
+        assert!(
+            outcome == Ok(Msg(7, 1)) || outcome == Err(shardcast::Closed),
+            "{outcome:?}"
+        );
+        assert_eq!(buffer.get(&7), None);
+        buffer.check_invariants();
+    });
+}

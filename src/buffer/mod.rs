@@ -26,6 +26,9 @@
 //! 6. Memory: cached messages <= |primary| x `deque_size`, whatever peers send, at every
 //!    instant outside peer-set updates (an insert evicts before it stores); `Waiting` slots hold
 //!    only live subscriptions.
+//! 7. Once `close` returned, nothing is cached, no deque lives, the primary set is empty, and
+//!    no subscription is pending: every one resolved to `Closed`, and later ones resolve to
+//!    `Closed` at once.
 //!
 //! # Lock order
 //!
@@ -55,6 +58,13 @@
 //!   update is marked `retired` under its lock, and a retired deque caches nothing.
 //! - **dropped subscriber vs insert**: `Drop` removes its own registration by identity in one
 //!   critical section; an insert that took it first sees it cancelled and counts it dropped.
+//! - **close vs subscribe**: `close` sets the closed flag, then sweeps the `Waiting` slots one
+//!   shard lock at a time; a registration reads the flag under its shard's lock, so it either
+//!   precedes the sweep of that shard (and is swept) or sees the flag (and resolves to
+//!   `Closed` at once). Sweeping first would strand a subscriber registered in between.
+//! - **close vs insert**: `close` empties the primary set for good (under the update mutex, so
+//!   no later update re-opens it) and retires every deque; an insert then caches nothing, and
+//!   one already holding a deque's lock finishes first and is released by the retirement.
 
 mod peers;
 mod store;
@@ -343,6 +353,10 @@ where
     /// Dropping the last handle to a buffer closes it too, so no subscription waits on a
     /// buffer that is gone, and none keeps its messages alive.
     pub fn close(&self) {
+        #[cfg(loom)]
+        if crate::sync::mutation("close_flag_after_sweep") {
+            return self.close_flag_after_sweep();
+        }
         if !self.store.mark_closed() {
             return;
         }
@@ -462,12 +476,39 @@ where
             subscriptions,
         };
         assert_eq!(self.stats(), expected, "stats() disagrees with the state");
+        if self.is_closed() {
+            assert_eq!(
+                (cached, waiting, deques.len(), primary.len()),
+                (0, 0, 0, 0),
+                "a closed buffer holds no message, no waiter, no deque and no primary peer"
+            );
+        }
         assert!(
             cached <= primary.len().saturating_mul(self.deque_size),
             "invariant 6: {cached} cached > |primary| {} x deque_size {}",
             primary.len(),
             self.deque_size
         );
+    }
+}
+
+/// Wrong orderings, compiled only for the loom suite, which must catch each of them.
+#[cfg(loom)]
+impl<P, M> Buffer<P, M>
+where
+    P: Clone + Eq + Ord + Hash + Debug + Send + Sync + 'static,
+    M: Message,
+{
+    /// WRONG: sweeps the waiters before setting the closed flag; a subscriber that registers
+    /// in between is never resolved.
+    fn close_flag_after_sweep(&self) {
+        self.store.close_waiters();
+        self.store.mark_closed();
+        let mut freed = 0;
+        self.peers.close(|digest| {
+            freed += isize::from(self.store.release(digest, Eviction::Closed).is_some());
+        });
+        self.store.adjust_cached(-freed);
     }
 }
 

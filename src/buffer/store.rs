@@ -131,7 +131,6 @@ impl<M: Message> Store<M> {
     /// A registration either precedes the sweep of its shard (and is swept) or follows it, and
     /// then sees the closed flag, which was set before the sweep began.
     pub(crate) fn close_waiters(&self) {
-        debug_assert!(self.is_closed());
         let mut taken = Vec::new();
         self.digests.retain(|digest, slot| match slot {
             Slot::Waiting(slots) => {

@@ -1,13 +1,17 @@
-//! The sequential reference model of the buffer (SPEC §4 transcribed with BTreeMaps and a
-//! linearly scanned VecDeque, the way the reference engine does it), and a runner that applies
+//! The sequential reference model of the buffer (the reference engine's cache transcribed with
+//! BTreeMaps and a linearly scanned VecDeque, the way the reference engine does it, plus
+//! shardcast's `close`), and a runner that applies
 //! the same operations to a `Buffer` and to the model and compares everything. Shared by
 //! `tests/model.rs` (proptest) and the `buffer_ops` fuzz target.
 #![allow(dead_code)]
 
-use super::{Msg, TestBuffer, buffer, poll_once};
-use shardcast::{Insert, Stats, Subscription};
+use super::{Msg, TestBuffer, buffer};
+use shardcast::{Closed, Insert, Stats, Subscription};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
 use std::task::Poll;
+use std::task::{Context, Waker};
 
 /// Fails the run with both sides printed when they differ.
 macro_rules! check_eq {
@@ -40,9 +44,11 @@ pub enum Op {
     Drop(usize),
     /// Poll the n-th live subscription (modulo their number).
     Poll(usize),
+    /// Close the buffer.
+    Close,
 }
 
-/// The reference engine's cache, transcribed (SPEC §4.2, §4.5, §4.6).
+/// The reference engine's cache, transcribed: insert, subscribe, peer-set update; plus close.
 #[derive(Default)]
 pub struct Model {
     pub deque_size: usize,
@@ -53,14 +59,16 @@ pub struct Model {
     /// Subscription ids waiting per digest.
     waiters: BTreeMap<u64, Vec<usize>>,
     /// What each subscription should resolve to (None while pending).
-    pub resolved: BTreeMap<usize, Option<Msg>>,
+    pub resolved: BTreeMap<usize, Option<Result<Msg, Closed>>>,
+    /// Closed: nothing is cached, no update applies, subscriptions resolve to `Closed`.
+    closed: bool,
 }
 
 impl Model {
     pub fn insert(&mut self, peer: u32, msg: Msg) -> Insert {
         let digest = msg.id;
         for waiter in self.waiters.remove(&digest).unwrap_or_default() {
-            self.resolved.insert(waiter, Some(msg.clone()));
+            self.resolved.insert(waiter, Some(Ok(msg.clone())));
         }
         if !self.primary.contains(&peer) {
             return Insert::Ineligible;
@@ -94,6 +102,9 @@ impl Model {
     }
 
     pub fn update_primary(&mut self, peers: BTreeSet<u32>) {
+        if self.closed {
+            return;
+        }
         let leaving: Vec<u32> = self
             .deques
             .keys()
@@ -109,9 +120,13 @@ impl Model {
     }
 
     pub fn subscribe(&mut self, id: usize, digest: u64) {
+        if self.closed {
+            self.resolved.insert(id, Some(Err(Closed)));
+            return;
+        }
         match self.items.get(&digest) {
             Some(msg) => {
-                self.resolved.insert(id, Some(msg.clone()));
+                self.resolved.insert(id, Some(Ok(msg.clone())));
             }
             None => {
                 self.resolved.insert(id, None);
@@ -126,6 +141,15 @@ impl Model {
             ids.retain(|w| *w != id);
             !ids.is_empty()
         });
+    }
+
+    /// Every waiter resolves to `Closed`; the cache and the primary set empty for good.
+    pub fn close(&mut self) {
+        self.update_primary(BTreeSet::new());
+        self.closed = true;
+        for waiter in std::mem::take(&mut self.waiters).into_values().flatten() {
+            self.resolved.insert(waiter, Some(Err(Closed)));
+        }
     }
 
     pub fn stats(&self) -> Stats {
@@ -174,9 +198,11 @@ pub fn run(deque_size: usize, ops: Vec<Op>) -> Result<(), String> {
             Op::Poll(n) if !subs.is_empty() => {
                 let index = n % subs.len();
                 let expected = model.resolved[&subs[index].0].clone();
-                match poll_once(&mut subs[index].1) {
-                    Poll::Ready(msg) => {
-                        check_eq!(Some(msg), expected);
+                let polled =
+                    Pin::new(&mut subs[index].1).poll(&mut Context::from_waker(Waker::noop()));
+                match polled {
+                    Poll::Ready(outcome) => {
+                        check_eq!(Some(outcome), expected);
                         let (id, _) = subs.remove(index);
                         model.resolved.remove(&id);
                     }
@@ -184,6 +210,10 @@ pub fn run(deque_size: usize, ops: Vec<Op>) -> Result<(), String> {
                 }
             }
             Op::Drop(_) | Op::Poll(_) => {}
+            Op::Close => {
+                buffer.close();
+                model.close();
+            }
         }
 
         buffer.check_invariants();
