@@ -48,14 +48,14 @@
 //!
 //! | actor engine (`buffered`) | shardcast (`shardcast::commonware`) | what changes |
 //! |---|---|---|
-//! | `Engine::new(context, Config { public_key, mailbox_size, deque_size, priority, codec_config, peer_provider })` | `Engine::new(context, Config { public_key, deque_size, priority, codec_config, peer_provider, workers, max_message_size, max_queued_bytes, peer_metrics })` | no `mailbox_size` (no mailbox queue); `workers` receive workers decode in parallel; an optional frame limit; the `peer` metric is opt-in |
+//! | `Engine::new(context, Config { public_key, mailbox_size, deque_size, priority, codec_config, peer_provider })` | `Engine::new(context, Config { public_key, deque_size, peer_bytes, priority, codec_config, peer_provider, workers, max_message_size, max_queued_bytes, peer_metrics })` | no `mailbox_size` (no mailbox queue); `workers` receive workers decode in parallel; an optional frame limit; the `peer` metric is opt-in |
 //! | `engine.start((sender, receiver))` -> `Handle<()>` | same | |
 //! | `mailbox.broadcast(recipients, m).await` -> `oneshot::Receiver<Vec<P>>` | same | inserted locally when it returns; the send never blocks the caller and completes if the caller moves on |
 //! | `mailbox.subscribe(d).await` -> `oneshot::Receiver<M>` | same | a dropped receiver frees its registration at once |
 //! | `mailbox.subscribe_prepared(d, responder).await` | same | |
 //! | `mailbox.get(d).await` -> `Option<M>` | same | no round trip to a task |
 //! | `handle.abort()`, `context.stop(..)` | same | pending subscriptions and queued broadcasts resolve `Canceled`, later ones too; `get` returns `None` |
-//! | metrics in `context.encode()`: `receive`, `peer`, `subscribe`, `get`, `waiters` | same names and labels, plus `cached`, `subscriptions`, `evictions` | `waiters` is exact at every instant; `peer` only with `peer_metrics` |
+//! | metrics in `context.encode()`: `receive`, `peer`, `subscribe`, `get`, `waiters` | same names and labels, plus `cached`, `cached_bytes`, `subscriptions`, `evictions` | `waiters` is exact at every instant; `peer` only with `peer_metrics` |
 //!
 //! Not the same: the reference serialises every request on one loop, so under load its
 //! mailbox applies back-pressure to callers; shardcast's calls never wait on each other.
@@ -93,6 +93,9 @@ pub struct Config<P, MCfg, D> {
     pub public_key: P,
     /// Digests cached per primary peer.
     pub deque_size: usize,
+    /// Bytes cached per primary peer ([`Config::with_peer_bytes`](crate::Config::with_peer_bytes),
+    /// messages measured by their encoded size), on top of `deque_size`; `None`: count only.
+    pub peer_bytes: Option<usize>,
     /// Passed unchanged as the `priority` flag of every send.
     pub priority: bool,
     /// Bounds for decoding inbound messages (`M::Cfg`).
@@ -158,10 +161,12 @@ where
     /// under its label (give two engines in one runtime two labels).
     pub fn new(context: E, config: Config<P, M::Cfg, D>) -> (Self, Mailbox<P, M>) {
         let metrics = Metrics::registry(&context, config.peer_metrics);
-        let buffer = Arc::new(Buffer::with_metrics(
-            BufferConfig::new(config.deque_size).with_peer_metrics(config.peer_metrics),
-            metrics,
-        ));
+        let mut buffer_config =
+            BufferConfig::new(config.deque_size).with_peer_metrics(config.peer_metrics);
+        if let Some(limit) = config.peer_bytes {
+            buffer_config = buffer_config.with_peer_bytes(limit);
+        }
+        let buffer = Arc::new(Buffer::with_metrics(buffer_config, metrics));
         let (outbox, queued) = flume::unbounded();
         let shared = Arc::new(Shared {
             running: OnceLock::new(),
@@ -441,11 +446,16 @@ impl<M> Wire<M> {
     }
 }
 
-impl<M: Digestible> Message for Wire<M> {
+impl<M: Digestible + commonware_codec::EncodeSize> Message for Wire<M> {
     type Digest = M::Digest;
 
     fn digest(&self) -> M::Digest {
         self.0.digest()
+    }
+
+    /// The encoded size: what the message took on the wire.
+    fn size(&self) -> usize {
+        self.0.encode_size()
     }
 }
 

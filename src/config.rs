@@ -24,6 +24,7 @@ pub struct Config {
     metrics_prefix: String,
     peer_metrics: bool,
     max_subscriptions: Option<usize>,
+    peer_bytes: Option<usize>,
 }
 
 impl Config {
@@ -42,6 +43,7 @@ impl Config {
             metrics_prefix: DEFAULT_METRICS_PREFIX.to_owned(),
             peer_metrics: false,
             max_subscriptions: None,
+            peer_bytes: None,
         }
     }
 
@@ -72,6 +74,27 @@ impl Config {
     pub fn with_max_subscriptions(mut self, limit: Option<usize>) -> Self {
         self.max_subscriptions = limit;
         self
+    }
+
+    /// Bounds each primary peer's deque in bytes as well as in count: the [sizes](crate::Message::size)
+    /// of the messages it holds sum to at most `limit`. Each message counts in full against
+    /// every deque that holds it (the stored copy's size). Inserting evicts the peer's oldest
+    /// digests until both bounds hold, never another peer's; a message larger than `limit` is
+    /// not cached for that peer ([`Insert::TooLarge`](crate::Insert::TooLarge)), but its
+    /// subscribers are served. Cached bytes then stay within |primary| x `limit` at every
+    /// instant, whatever peers send.
+    ///
+    /// Pick a count alone when messages are of one size (it is the reference's bound), a byte
+    /// budget when sizes vary widely (150 B to 8 MiB blocks), and both to cap the number of
+    /// small messages too.
+    pub fn with_peer_bytes(mut self, limit: usize) -> Self {
+        self.peer_bytes = Some(limit);
+        self
+    }
+
+    /// The per-peer byte budget, if any.
+    pub fn peer_bytes(&self) -> Option<usize> {
+        self.peer_bytes
     }
 
     /// Most digests cached per primary peer.

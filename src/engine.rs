@@ -133,6 +133,8 @@ pub struct EngineStats {
     pub duplicate: u64,
     /// Decoded messages from peers outside the primary set.
     pub ineligible: u64,
+    /// Decoded messages larger than the per-peer byte budget: not cached.
+    pub too_large: u64,
     /// Frames rejected: oversized, undecodable, or whose handling panicked.
     pub invalid: u64,
     /// Of `invalid`, frames whose handling panicked in user code.
@@ -149,6 +151,7 @@ struct Counters {
     inserted: AtomicU64,
     duplicate: AtomicU64,
     ineligible: AtomicU64,
+    too_large: AtomicU64,
     invalid: AtomicU64,
     panicked: AtomicU64,
 }
@@ -406,6 +409,7 @@ where
             inserted: load(&c.inserted),
             duplicate: load(&c.duplicate),
             ineligible: load(&c.ineligible),
+            too_large: load(&c.too_large),
             invalid: load(&c.invalid),
             panicked: load(&c.panicked),
             queued_bytes: self.inner.queued.bytes.load(Ordering::Relaxed) as u64,
@@ -785,6 +789,7 @@ struct Tally {
     inserted: u64,
     duplicate: u64,
     ineligible: u64,
+    too_large: u64,
     invalid: u64,
     panicked: u64,
 }
@@ -867,6 +872,7 @@ where
                     Insert::Inserted => tally.inserted += 1,
                     Insert::Duplicate => tally.duplicate += 1,
                     Insert::Ineligible => tally.ineligible += 1,
+                    Insert::TooLarge => tally.too_large += 1,
                 }
             }
             Ok(Err(err)) => {
@@ -893,6 +899,7 @@ where
             (&c.inserted, tally.inserted),
             (&c.duplicate, tally.duplicate),
             (&c.ineligible, tally.ineligible),
+            (&c.too_large, tally.too_large),
             (&c.invalid, tally.invalid),
             (&c.panicked, tally.panicked),
         ] {
@@ -902,7 +909,7 @@ where
         }
         self.buffer.add_receive_counts(
             tally.inserted,
-            tally.duplicate + tally.ineligible,
+            tally.duplicate + tally.ineligible + tally.too_large,
             tally.invalid,
         );
     }

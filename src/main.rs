@@ -57,6 +57,9 @@ struct DemoArgs {
     /// Digests cached per primary peer.
     #[arg(long, default_value_t = 128)]
     deque_size: usize,
+    /// Bytes cached per primary peer, on top of --deque-size (default: count only).
+    #[arg(long)]
+    peer_bytes: Option<usize>,
     /// One-way link latency in milliseconds.
     #[arg(long, default_value_t = 50)]
     latency_ms: u64,
@@ -218,7 +221,11 @@ fn node_config<P>(args: &DemoArgs) -> Result<NodeConfig<P>, String>
 where
     P: Clone + Eq + Ord + std::hash::Hash + std::fmt::Debug + Send + Sync + 'static,
 {
-    let buffer = Buffer::new(Config::new(args.deque_size)).map_err(|e| e.to_string())?;
+    let mut buffer_config = Config::new(args.deque_size);
+    if let Some(limit) = args.peer_bytes {
+        buffer_config = buffer_config.with_peer_bytes(limit);
+    }
+    let buffer = Buffer::new(buffer_config).map_err(|e| e.to_string())?;
     let mut config = EngineConfig::new(BlobConfig {
         max_payload: args.payload as usize,
     });
@@ -320,6 +327,7 @@ async fn demo_commonware(
             cw::Config {
                 public_key: ids[i].clone(),
                 deque_size: args.deque_size,
+                peer_bytes: args.peer_bytes,
                 priority: false,
                 codec_config: BlobConfig {
                     max_payload: args.payload as usize,

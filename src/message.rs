@@ -23,6 +23,17 @@ pub trait Message: Clone + Send + Sync + 'static {
 
     /// Returns the digest that identifies this message.
     fn digest(&self) -> Self::Digest;
+
+    /// The bytes this message occupies while cached: what a per-peer byte budget
+    /// ([`Config::with_peer_bytes`](crate::Config::with_peer_bytes)) charges for it, and what
+    /// [`Stats::cached_bytes`](crate::Stats::cached_bytes) adds up. Count what the message
+    /// holds on the heap (a payload, a vector), not only its own size.
+    ///
+    /// Called once per insert, before any lock is taken; it must not panic and should be
+    /// cheap. The default is `size_of::<Self>()`, right for messages that own no heap memory.
+    fn size(&self) -> usize {
+        std::mem::size_of::<Self>()
+    }
 }
 
 #[cfg(feature = "engine")]
@@ -179,6 +190,11 @@ mod wire {
 
         fn digest(&self) -> [u8; 32] {
             self.digest
+        }
+
+        /// The payload plus the blob's own fixed part (digest and `Bytes` handle).
+        fn size(&self) -> usize {
+            std::mem::size_of::<Self>() + self.payload.len()
         }
     }
 

@@ -26,9 +26,11 @@
 //! | `waiters` | gauge | | digests with at least one live subscription (exact at all times) |
 //! | `subscriptions` | gauge | | live (unresolved) subscriptions |
 //! | `cached` | gauge | | messages resident in the cache |
-//! | `evictions_total` | counter | `reason` = `overflow`, `peer_left` | messages removed from the cache because the last deque holding them overflowed, or because the last peer holding them left the primary set |
+//! | `cached_bytes` | gauge | | bytes of the messages resident in the cache ([`Message::size`](crate::Message::size), each stored message once) |
+//! | `evictions_total` | counter | `reason` = `overflow`, `bytes`, `peer_left`, `closed` | messages removed from the cache because the last deque holding them overflowed (count or bytes), the last peer holding them left the primary set, or the buffer closed |
 //!
-//! `evictions_total` also counts `reason="closed"`: messages freed when the buffer closed.
+//! `evictions_total` also counts `reason="bytes"`, messages evicted to keep a deque within its
+//! byte budget, and `reason="closed"`, messages freed when the buffer closed.
 //!
 //! One deliberate difference: the reference counts a subscription abandoned before it was served
 //! as `get_total{status="Dropped"}` when it sweeps it away (a miscount: it was never a `get`);
@@ -56,6 +58,8 @@ pub mod names {
     pub const SUBSCRIPTIONS: &str = "subscriptions";
     /// Gauge of cached messages.
     pub const CACHED: &str = "cached";
+    /// Gauge of the bytes of cached messages (each counted once).
+    pub const CACHED_BYTES: &str = "cached_bytes";
     /// Counter of messages removed from the cache by `reason`.
     pub const EVICTIONS: &str = "evictions_total";
 }
@@ -81,10 +85,12 @@ pub(crate) enum Eviction {
     PeerLeft,
     /// The buffer closed.
     Closed,
+    /// The deque's byte budget needed room.
+    Bytes,
 }
 
 /// Help texts, as the reference engine words them where it has the metric.
-const HELP: [(&str, &str); 8] = [
+const HELP: [(&str, &str); 9] = [
     (names::RECEIVE, "Number of received messages by status"),
     (names::PEER, "Number of broadcasts received by peer"),
     (names::SUBSCRIBE, "Number of `subscribe` requests by status"),
@@ -92,6 +98,7 @@ const HELP: [(&str, &str); 8] = [
     (names::WAITERS, "Number of digests being awaited"),
     (names::SUBSCRIPTIONS, "Number of live subscriptions"),
     (names::CACHED, "Number of cached messages"),
+    (names::CACHED_BYTES, "Bytes of cached messages"),
     (
         names::EVICTIONS,
         "Number of messages removed from the cache by reason",
@@ -186,9 +193,11 @@ pub(crate) struct Metrics {
     pub(crate) waiters: Gauge,
     pub(crate) subscriptions: Gauge,
     pub(crate) cached: Gauge,
+    pub(crate) cached_bytes: Gauge,
     pub(crate) evict_overflow: Counter,
     pub(crate) evict_peer_left: Counter,
     pub(crate) evict_closed: Counter,
+    pub(crate) evict_bytes: Counter,
 }
 
 impl Metrics {
@@ -217,9 +226,11 @@ impl Metrics {
             waiters: gauge(names::WAITERS),
             subscriptions: gauge(names::SUBSCRIPTIONS),
             cached: gauge(names::CACHED),
+            cached_bytes: gauge(names::CACHED_BYTES),
             evict_overflow: counter(names::EVICTIONS, "reason", "overflow"),
             evict_peer_left: counter(names::EVICTIONS, "reason", "peer_left"),
             evict_closed: counter(names::EVICTIONS, "reason", "closed"),
+            evict_bytes: counter(names::EVICTIONS, "reason", "bytes"),
             peer_series: PeerSeries::Facade(name(names::PEER)),
         }
     }
@@ -269,9 +280,11 @@ impl Metrics {
             waiters: gauge(names::WAITERS),
             subscriptions: gauge(names::SUBSCRIPTIONS),
             cached: gauge(names::CACHED),
+            cached_bytes: gauge(names::CACHED_BYTES),
             evict_overflow: evictions("overflow"),
             evict_peer_left: evictions("peer_left"),
             evict_closed: evictions("closed"),
+            evict_bytes: evictions("bytes"),
             peer_series: PeerSeries::Registry(peers),
         }
     }
@@ -294,6 +307,7 @@ impl Metrics {
             Eviction::Overflow => &self.evict_overflow,
             Eviction::PeerLeft => &self.evict_peer_left,
             Eviction::Closed => &self.evict_closed,
+            Eviction::Bytes => &self.evict_bytes,
         }
     }
 }

@@ -125,6 +125,7 @@ fn four_nodes_over_loopback_tcp() {
                     interop::Config {
                         public_key: keys[i].clone(),
                         deque_size: 256,
+                        peer_bytes: None,
                         priority: false,
                         codec_config: RangeCfg::from(..=4096),
                         peer_provider: oracle.clone(),

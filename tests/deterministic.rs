@@ -157,6 +157,7 @@ fn engine(
         Config {
             public_key: key.clone(),
             deque_size: DEQUE,
+            peer_bytes: None,
             priority: false,
             codec_config: RangeCfg::from(..),
             peer_provider: oracle.manager(),

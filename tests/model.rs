@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::model::{Op, run};
+use common::model::{Op, run_with};
 use proptest::prelude::*;
 
 fn op() -> impl Strategy<Value = Op> {
@@ -29,8 +29,10 @@ proptest! {
     #[test]
     fn buffer_agrees_with_the_sequential_reference_model(
         deque_size in 0usize..5,
+        // Messages are 10 to 54 bytes: budgets from "nothing fits" to "never binds".
+        peer_bytes in prop_oneof![Just(None), (0usize..120).prop_map(Some)],
         ops in proptest::collection::vec(op(), 1..80),
     ) {
-        run(deque_size, ops).map_err(TestCaseError::fail)?;
+        run_with(deque_size, peer_bytes, ops).map_err(TestCaseError::fail)?;
     }
 }

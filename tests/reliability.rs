@@ -283,3 +283,87 @@ async fn panics_in_user_code_are_contained_and_counted() {
     buffer.check_invariants();
     engine.shutdown().await;
 }
+
+/// One primary peer sends messages of every size from 1 B to 8 MiB (doubling, 20 times over)
+/// as fast as it can, through the engine, with a byte budget of 32 MiB per peer: cached bytes,
+/// sampled throughout, never exceed |primary| x budget, and another peer's small messages stay
+/// cached.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_mixed_sizes_stays_within_the_byte_budget() {
+    const BUDGET: usize = 32 << 20;
+    const CYCLES: u64 = 20;
+    let primary = vec![1, 2];
+    let bound = primary.len() * BUDGET;
+    let (tx, rx) = flume::bounded(64);
+    let mut config = EngineConfig::new(BlobConfig {
+        max_payload: 8 << 20,
+    });
+    config.workers = 2;
+    let engine = node::start::<Blob>(
+        Config::new(1024).with_peer_bytes(BUDGET),
+        config,
+        primary,
+        rx,
+    );
+    let buffer = engine.buffer().clone();
+    let others: Vec<Blob> = (0..10).map(|seq| blob(2, seq)).collect();
+    let last = Blob::new(vec![0xEE; 8 << 20]);
+    let last_sub = buffer.subscribe(last.digest());
+    let done = Arc::new(AtomicBool::new(false));
+    let sampler = {
+        let (buffer, done) = (buffer.clone(), done.clone());
+        std::thread::spawn(move || {
+            let (mut samples, mut max) = (0u64, 0usize);
+            while !done.load(Ordering::Relaxed) {
+                max = max.max(buffer.stats().cached_bytes);
+                samples += 1;
+                std::thread::yield_now();
+            }
+            (samples, max)
+        })
+    };
+    let producer = {
+        let others = others.clone();
+        let last = last.clone();
+        std::thread::spawn(move || {
+            for other in others {
+                tx.send((2, other.to_bytes())).unwrap();
+            }
+            for cycle in 0..CYCLES {
+                for shift in 0..=23u32 {
+                    let mut payload = vec![(cycle as u8) ^ (shift as u8); 1 << shift];
+                    payload[0] = shift as u8;
+                    payload[(1 << shift) - 1] = cycle as u8;
+                    tx.send((1, Blob::new(payload).to_bytes())).unwrap();
+                }
+            }
+            tx.send((1, last.to_bytes())).unwrap();
+            tx
+        })
+    };
+    served(last_sub).await;
+    let _tx = producer.join().unwrap();
+    done.store(true, Ordering::Relaxed);
+    let (samples, max) = sampler.join().unwrap();
+    let stats = buffer.stats();
+    eprintln!(
+        "mixed sizes: {} messages of 1 B to 8 MiB, {samples} samples, most cached {max} bytes ({:.1} MiB), bound {bound} bytes ({} MiB)",
+        CYCLES * 24 + 1,
+        max as f64 / (1 << 20) as f64,
+        bound >> 20
+    );
+    assert!(
+        samples > 100,
+        "the sampler ran during the flood ({samples})"
+    );
+    assert!(max <= bound, "{max} bytes cached > bound {bound}");
+    assert!(stats.cached_bytes <= bound);
+    for other in &others {
+        assert!(
+            buffer.contains(&other.digest()),
+            "the other peer's message was evicted"
+        );
+    }
+    buffer.check_invariants();
+    engine.shutdown().await;
+}

@@ -246,3 +246,58 @@ fn resident_messages_never_exceed_the_bound_during_a_flood() {
     );
     buffer.check_invariants();
 }
+
+/// The byte budget holds at every instant too: four threads insert messages of 10 to 75 bytes
+/// into their own deques (budget 400 bytes each) while a sampler reads `stats().cached_bytes`,
+/// which never exceeds |primary| x budget.
+#[test]
+fn cached_bytes_never_exceed_the_budget_during_a_flood() {
+    const PEERS: u32 = 4;
+    const BUDGET: usize = 400;
+    const INSERTS: u64 = 200_000;
+    let buffer = Arc::new(common::buffer_with_budget(64, BUDGET));
+    buffer.update_primary(0..PEERS);
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sampler = {
+        let buffer = buffer.clone();
+        let done = done.clone();
+        std::thread::spawn(move || {
+            let (mut samples, mut max) = (0u64, 0);
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                max = max.max(buffer.stats().cached_bytes);
+                samples += 1;
+            }
+            (samples, max)
+        })
+    };
+    let inserters: Vec<_> = (0..PEERS)
+        .map(|peer| {
+            let buffer = buffer.clone();
+            std::thread::spawn(move || {
+                for i in 0..INSERTS {
+                    let id = u64::from(peer) << 32 | i;
+                    let _ = buffer.insert(
+                        peer,
+                        Msg {
+                            id,
+                            copy: (i % 4) as u32,
+                        },
+                    );
+                }
+            })
+        })
+        .collect();
+    for inserter in inserters {
+        inserter.join().unwrap();
+    }
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (samples, max) = sampler.join().unwrap();
+    let bound = PEERS as usize * BUDGET;
+    assert!(
+        samples > 1_000,
+        "the sampler must run during the flood ({samples})"
+    );
+    assert!(max <= bound, "{max} bytes cached > bound {bound}");
+    assert!(max > bound / 2, "the budget was reached ({max} of {bound})");
+    buffer.check_invariants();
+}

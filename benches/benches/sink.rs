@@ -89,6 +89,7 @@ fn main() {
             CwConfig {
                 public_key: key.clone(),
                 deque_size: CACHED,
+                peer_bytes: None,
                 priority: false,
                 codec_config: BlobConfig::default(),
                 peer_provider: OneSetProvider::new(vec![key.clone()]),

@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 #[path = "../../tests/common/mod.rs"]
 mod common;
 
-use common::model::{Op, run};
+use common::model::{Op, run_with};
 
 fn op(u: &mut Unstructured<'_>) -> arbitrary::Result<Op> {
     Ok(match u.int_in_range(0..=40)? {
@@ -40,6 +40,9 @@ fn op(u: &mut Unstructured<'_>) -> arbitrary::Result<Op> {
 fuzz_target!(|data: &[u8]| {
     let mut u = Unstructured::new(data);
     let Ok(deque_size) = u.int_in_range(0..=4usize) else { return };
+    let Ok(budget) = u.int_in_range(0..=120usize) else { return };
+    // Half the inputs run without a byte budget.
+    let peer_bytes = (budget < 60).then_some(budget * 2);
     let mut ops = Vec::new();
     while ops.len() < 256 {
         match op(&mut u) {
@@ -47,7 +50,7 @@ fuzz_target!(|data: &[u8]| {
             Err(_) => break,
         }
     }
-    if let Err(disagreement) = run(deque_size, ops) {
+    if let Err(disagreement) = run_with(deque_size, peer_bytes, ops) {
         panic!("Buffer and the reference model disagree: {disagreement}");
     }
 });

@@ -6,7 +6,7 @@ use shardcast::{Buffer, Config, Message};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-/// A message whose digest is its first field; the second tells copies apart.
+/// A message whose digest is its first field; the second tells copies apart and is its size.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Msg(pub u8, pub u32);
 
@@ -14,6 +14,9 @@ impl Message for Msg {
     type Digest = u8;
     fn digest(&self) -> u8 {
         self.0
+    }
+    fn size(&self) -> usize {
+        self.1 as usize
     }
 }
 
@@ -23,6 +26,16 @@ pub type Shared = loom::sync::Arc<Buffer<u8, Msg>>;
 /// A buffer with two shards per map, primary set `primary`.
 pub fn buffer(deque_size: usize, primary: &[u8]) -> Shared {
     let buffer = Buffer::new(Config::new(deque_size).with_shards(2)).expect("valid config");
+    buffer.update_primary(primary.iter().copied());
+    loom::sync::Arc::new(buffer)
+}
+
+/// A buffer whose deques are also bounded to `peer_bytes` bytes.
+pub fn buffer_with_budget(deque_size: usize, peer_bytes: usize, primary: &[u8]) -> Shared {
+    let config = Config::new(deque_size)
+        .with_shards(2)
+        .with_peer_bytes(peer_bytes);
+    let buffer = Buffer::new(config).expect("valid config");
     buffer.update_primary(primary.iter().copied());
     loom::sync::Arc::new(buffer)
 }

@@ -366,3 +366,35 @@ fn close_vs_insert() {
         buffer.check_invariants();
     });
 }
+
+// ---------------------------------------------------------------------------------------------
+// 8. byte budgets
+// ---------------------------------------------------------------------------------------------
+
+/// Two peers insert copies of one digest of different sizes (5 and 9 bytes; budget 10) while
+/// the primary set changes; peer 1 already holds 4 bytes. Whichever copy is stored first is
+/// what both deques are charged, each deque stays within its budget, and the byte counts
+/// agree with the state (`check_invariants`) in every interleaving.
+#[test]
+fn budgets_vs_inserts_of_different_sizes_and_an_update() {
+    model(
+        "8 byte budgets: two sizes of one digest vs an update",
+        || {
+            let buffer = loom_tests::buffer_with_budget(4, 10, &[1, 2]);
+            assert_eq!(buffer.insert(1, Msg(1, 4)), Insert::Inserted);
+            let small = {
+                let buffer = buffer.clone();
+                thread::spawn(move || buffer.insert(1, Msg(7, 5)))
+            };
+            let large = {
+                let buffer = buffer.clone();
+                thread::spawn(move || buffer.insert(2, Msg(7, 9)))
+            };
+            buffer.update_primary([1, 2, 3]);
+            assert_eq!(small.join().unwrap(), Insert::Inserted);
+            assert_eq!(large.join().unwrap(), Insert::Inserted);
+            buffer.check_invariants();
+            assert!(buffer.stats().cached_bytes <= 2 * 10);
+        },
+    );
+}

@@ -23,8 +23,10 @@
 //!    of `d` (eligible or not) that starts after it registered. No lost wake-up.
 //! 5. Dropping an unresolved subscription removes its registration at once; the last one for `d`
 //!    removes the `Waiting` slot (the `waiters` gauge drops without any sweep).
-//! 6. Memory: cached messages <= |primary| x `deque_size`, whatever peers send, at every
-//!    instant outside peer-set updates (an insert evicts before it stores); `Waiting` slots hold
+//! 6. Memory: cached messages <= |primary| x `deque_size`, and with a byte budget cached bytes
+//!    <= |primary| x `peer_bytes`, whatever peers send, at every instant outside peer-set
+//!    updates (an insert evicts before it stores); each deque is charged the stored copy's
+//!    size for every digest it holds, and their sum is within the budget. `Waiting` slots hold
 //!    only live subscriptions.
 //! 7. Once `close` returned, nothing is cached, no deque lives, the primary set is empty, and
 //!    no subscription is pending: every one resolved to `Closed`, and later ones resolve to
@@ -80,14 +82,14 @@ use peers::{PeerSet, Peers};
 use std::fmt::{self, Debug};
 use std::hash::Hash;
 use std::sync::atomic::Ordering;
-use store::Store;
+use store::{Delta, Store};
 use thiserror::Error;
 
-/// Applies an insert's net change to the cached count when dropped, also while unwinding:
-/// one update per insert instead of two, and no drift if `M::clone` panics midway.
+/// Applies an insert's net change to the cached count and bytes when dropped, also while
+/// unwinding: one update per insert instead of two, and no drift if `M::clone` panics midway.
 struct CachedDelta<'a, M: Message> {
     store: &'a Store<M>,
-    delta: isize,
+    delta: Delta,
 }
 
 impl<M: Message> Drop for CachedDelta<'_, M> {
@@ -106,6 +108,10 @@ pub enum Insert {
     Duplicate,
     /// The peer may not cache (not in the latest primary set): nothing was stored.
     Ineligible,
+    /// The message is larger than the per-peer byte budget
+    /// ([`Config::with_peer_bytes`]): it was not cached for this peer. Its subscribers were
+    /// served all the same.
+    TooLarge,
 }
 
 /// A snapshot of the buffer's size. Each field is exact when no operation is in flight.
@@ -113,6 +119,9 @@ pub enum Insert {
 pub struct Stats {
     /// Messages resident in the cache (each stored once, however many peers hold it).
     pub cached: usize,
+    /// Bytes of the messages resident in the cache ([`Message::size`], each stored message
+    /// counted once).
+    pub cached_bytes: usize,
     /// Peers holding a deque (at most the primary set).
     pub peers: usize,
     /// Size of the latest primary set.
@@ -144,6 +153,7 @@ pub struct Buffer<P, M: Message> {
     store: Arc<Store<M>>,
     peers: Peers<P, M::Digest>,
     deque_size: usize,
+    peer_bytes: Option<usize>,
     /// Per-sender `peer_total` handles, when enabled.
     peer_counters: Option<ShardedMap<P, Counter>>,
 }
@@ -173,6 +183,7 @@ where
             )),
             peers: Peers::new(config.shards()),
             deque_size: config.deque_size(),
+            peer_bytes: config.peer_bytes(),
             peer_counters: config
                 .peer_metrics()
                 .then(|| ShardedMap::new(config.shards())),
@@ -190,21 +201,23 @@ where
     ///
     /// Counts no receive metric: use [`receive`](Self::receive) for messages from the network.
     pub fn insert(&self, peer: P, message: M) -> Insert {
-        let digest = message.digest();
-        self.insert_digest(&peer, digest, message)
+        let (digest, size) = (message.digest(), message.size());
+        self.insert_digest(&peer, digest, size, message)
     }
 
     /// [`insert`](Self::insert) for a message that arrived from the network: also counts
     /// `peer_total{sequencer}` (when enabled) and `receive_total{status}` (`Success` when
     /// inserted, `Dropped` when a duplicate or from an ineligible peer).
     pub fn receive(&self, peer: P, message: M) -> Insert {
-        let digest = message.digest();
+        let (digest, size) = (message.digest(), message.size());
         self.count_peer(&peer);
-        let result = self.insert_digest(&peer, digest, message);
+        let result = self.insert_digest(&peer, digest, size, message);
         let metrics = &self.store.metrics;
         match result {
             Insert::Inserted => metrics.receive_success.increment(1),
-            Insert::Duplicate | Insert::Ineligible => metrics.receive_dropped.increment(1),
+            Insert::Duplicate | Insert::Ineligible | Insert::TooLarge => {
+                metrics.receive_dropped.increment(1)
+            }
         }
         result
     }
@@ -219,9 +232,9 @@ where
     /// touching a shared counter per frame.
     #[cfg(feature = "engine")]
     pub(crate) fn receive_untallied(&self, peer: P, message: M) -> Insert {
-        let digest = message.digest();
+        let (digest, size) = (message.digest(), message.size());
         self.count_peer(&peer);
-        self.insert_digest(&peer, digest, message)
+        self.insert_digest(&peer, digest, size, message)
     }
 
     /// Adds a batch's tallies to `receive_total{Success, Dropped, Invalid}`.
@@ -239,11 +252,15 @@ where
         }
     }
 
-    fn insert_digest(&self, peer: &P, digest: M::Digest, message: M) -> Insert {
+    fn insert_digest(&self, peer: &P, digest: M::Digest, size: usize, message: M) -> Insert {
         let Some(deque) = self.peers.deque(peer) else {
             self.store.serve(digest, message);
             return Insert::Ineligible;
         };
+        if self.peer_bytes.is_some_and(|limit| size > limit) {
+            self.store.serve(digest, message);
+            return Insert::TooLarge;
+        }
         let mut guard = deque.lock();
         #[cfg(loom)]
         let retired = guard.is_retired() && !crate::sync::mutation("ignore_retired");
@@ -265,27 +282,80 @@ where
             // The deque holds the digest, so it is cached and has no waiters to serve.
             return Insert::Duplicate;
         }
-        // Evict first, store second, push last. Evicting first keeps the number of cached
-        // messages within |primary| x deque_size at every instant. Storing before pushing makes
-        // the one step that runs user code under a lock (`M::clone`, when waiters must be served
-        // and the slot keeps a copy) come before any change to the deque: if it panics, the
-        // deque has merely lost its oldest entry, properly released, and the accounting below
+        // A deque is charged the size of the copy the store keeps (the first one cached).
+        let charge = match self.peer_bytes {
+            Some(limit) => {
+                let charge = self.store.cached_size(&digest).unwrap_or(size);
+                if charge > limit {
+                    drop(guard);
+                    self.store.serve(digest, message);
+                    return Insert::TooLarge;
+                }
+                charge
+            }
+            None => size,
+        };
+        // Evict first, store second, push last. Evicting first keeps the cached messages (and
+        // bytes) within their bounds at every instant. Storing before pushing makes the one
+        // step that runs user code under a lock (`M::clone`, when waiters must be served and
+        // the slot keeps a copy) come before any change to the deque: if it panics, the deque
+        // has merely lost its oldest entries, properly released, and the accounting below
         // still runs (on unwind).
+        let mut cached = CachedDelta {
+            store: &self.store,
+            delta: Delta::default(),
+        };
         let freed = guard
             .make_room(self.deque_size)
             .and_then(|old| self.store.release(old, Eviction::Overflow));
-        let mut cached = CachedDelta {
-            store: &self.store,
-            delta: -isize::from(freed.is_some()),
-        };
-        let wakeups = self.store.acquire(digest, message);
-        cached.delta += isize::from(wakeups.cached);
-        guard.push_newest(digest);
+        if let Some(freed) = &freed {
+            cached.delta.free(freed.size);
+        }
+        let mut more = Vec::new();
+        if let Some(limit) = self.peer_bytes {
+            self.make_room_for_bytes(&mut guard, limit, charge, &mut cached.delta, &mut more);
+        }
+        let wakeups = self.store.acquire(digest, message, size);
+        if wakeups.cached {
+            cached.delta.store(wakeups.size);
+        }
+        guard.push_newest(digest, wakeups.size);
+        #[cfg(loom)]
+        let recharge = !crate::sync::mutation("skip_recharge");
+        #[cfg(not(loom))]
+        let recharge = true;
+        if let Some(limit) = self.peer_bytes
+            && wakeups.size > charge
+            && recharge
+        {
+            // Another peer cached a larger copy of this digest between our look and our store:
+            // that copy is what the deque holds, so make room for it now.
+            self.make_room_for_bytes(&mut guard, limit, 0, &mut cached.delta, &mut more);
+        }
         drop(cached);
         drop(guard);
         drop(freed);
+        drop(more);
         wakeups.wake(&self.store.metrics);
         Insert::Inserted
+    }
+
+    /// Evicts the deque's oldest digests until `incoming` more bytes fit in `limit`; the freed
+    /// messages go to `freed`, to be dropped after the locks are released.
+    fn make_room_for_bytes(
+        &self,
+        deque: &mut peers::PeerDeque<M::Digest>,
+        limit: usize,
+        incoming: usize,
+        delta: &mut Delta,
+        freed: &mut Vec<store::Freed<M>>,
+    ) {
+        while let Some(old) = deque.make_room_for_bytes(limit, incoming) {
+            if let Some(message) = self.store.release(old, Eviction::Bytes) {
+                delta.free(message.size);
+                freed.push(message);
+            }
+        }
     }
 
     fn count_peer(&self, peer: &P) {
@@ -338,11 +408,13 @@ where
     /// Concurrent updates are serialised; when they return, the last one to start is in force.
     pub fn update_primary(&self, peers: impl IntoIterator<Item = P>) {
         let set: PeerSet<P> = peers.into_iter().collect();
-        let mut freed = 0;
+        let mut delta = Delta::default();
         self.peers.replace(set, |digest| {
-            freed += isize::from(self.store.release(digest, Eviction::PeerLeft).is_some());
+            if let Some(freed) = self.store.release(digest, Eviction::PeerLeft) {
+                delta.free(freed.size);
+            }
         });
-        self.store.adjust_cached(-freed);
+        self.store.adjust_cached(delta);
     }
 
     /// Closes the buffer: every pending subscription resolves to `Err(`[`Closed`]`)`, every
@@ -360,11 +432,13 @@ where
         if !self.store.mark_closed() {
             return;
         }
-        let mut freed = 0;
+        let mut delta = Delta::default();
         self.peers.close(|digest| {
-            freed += isize::from(self.store.release(digest, Eviction::Closed).is_some());
+            if let Some(freed) = self.store.release(digest, Eviction::Closed) {
+                delta.free(freed.size);
+            }
         });
-        self.store.adjust_cached(-freed);
+        self.store.adjust_cached(delta);
         self.store.close_waiters();
     }
 
@@ -403,6 +477,7 @@ where
         let counts = &self.store.counts;
         Stats {
             cached: counts.cached.load(Ordering::Relaxed),
+            cached_bytes: counts.cached_bytes.load(Ordering::Relaxed),
             peers: self.peers.live.load(Ordering::Relaxed),
             primary: self.peers.primary.with(|set| set.len()),
             waiting_digests: counts.waiting_digests.load(Ordering::Relaxed),
@@ -438,15 +513,31 @@ where
                 guard.len(),
                 self.deque_size
             );
-            for digest in guard.newest_first() {
-                *holders.entry(*digest).or_default() += 1;
+            if let Some(limit) = self.peer_bytes {
+                assert!(
+                    guard.bytes() <= limit,
+                    "deque of {peer:?} holds {} bytes > budget {limit}",
+                    guard.bytes()
+                );
             }
+            let mut sum = 0;
+            for (digest, charge) in guard.charges() {
+                *holders.entry(*digest).or_default() += 1;
+                sum += charge;
+                let stored = self.store.cached_size(digest);
+                assert!(
+                    stored.is_none_or(|size| size == *charge),
+                    "deque of {peer:?} charged {charge} bytes for {digest:?}, stored {stored:?}"
+                );
+            }
+            assert_eq!(sum, guard.bytes(), "deque of {peer:?}: byte sum drifted");
         }
 
-        let (mut cached, mut waiting, mut subscriptions) = (0, 0, 0);
+        let (mut cached, mut cached_bytes, mut waiting, mut subscriptions) = (0, 0, 0, 0);
         self.store.digests.for_each(|digest, slot| match slot {
-            store::Slot::Cached { refs, .. } => {
+            store::Slot::Cached { refs, size, .. } => {
                 cached += 1;
+                cached_bytes += size;
                 let held = holders.remove(digest).unwrap_or(0);
                 assert!(*refs >= 1, "invariant 1: {digest:?} is cached with refs 0");
                 assert_eq!(
@@ -470,6 +561,7 @@ where
         );
         let expected = Stats {
             cached,
+            cached_bytes,
             peers: deques.len(),
             primary: primary.len(),
             waiting_digests: waiting,
@@ -489,6 +581,13 @@ where
             primary.len(),
             self.deque_size
         );
+        if let Some(limit) = self.peer_bytes {
+            assert!(
+                cached_bytes <= primary.len().saturating_mul(limit),
+                "invariant 6: {cached_bytes} bytes cached > |primary| {} x peer_bytes {limit}",
+                primary.len()
+            );
+        }
     }
 }
 
@@ -504,11 +603,13 @@ where
     fn close_flag_after_sweep(&self) {
         self.store.close_waiters();
         self.store.mark_closed();
-        let mut freed = 0;
+        let mut delta = Delta::default();
         self.peers.close(|digest| {
-            freed += isize::from(self.store.release(digest, Eviction::Closed).is_some());
+            if let Some(freed) = self.store.release(digest, Eviction::Closed) {
+                delta.free(freed.size);
+            }
         });
-        self.store.adjust_cached(-freed);
+        self.store.adjust_cached(delta);
     }
 }
 

@@ -1,7 +1,7 @@
 //! Per-peer deques and the primary peer set.
 
 use crate::sync::{Arc, AtomicUsize, Mutex, Op, RandomState, ShardedMap, SwapCell};
-use hashlink::LinkedHashSet;
+use hashlink::LinkedHashMap;
 use std::collections::HashSet;
 use std::hash::Hash;
 use std::sync::atomic::Ordering;
@@ -9,11 +9,13 @@ use std::sync::atomic::Ordering;
 /// The set of peers allowed to cache.
 pub(crate) type PeerSet<P> = HashSet<P, RandomState>;
 
-/// One peer's most recent digests: an insertion-ordered set, oldest at the front, newest at the
+/// One peer's most recent digests: an insertion-ordered map, oldest at the front, newest at the
 /// back, with O(1) membership, move-to-newest and pop-oldest. Insert cost does not grow with
-/// `deque_size` (the reference scans a `VecDeque` on every insert).
+/// `deque_size` (the reference scans a `VecDeque` on every insert). Each digest carries the
+/// bytes charged for it; `bytes` is their sum.
 pub(crate) struct PeerDeque<D> {
-    digests: LinkedHashSet<D, RandomState>,
+    digests: LinkedHashMap<D, usize, RandomState>,
+    bytes: usize,
     /// Set, under this lock, by the peer-set update that removed the deque from the map. An
     /// insert that fetched the deque before the removal must cache nothing in it.
     retired: bool,
@@ -31,7 +33,8 @@ enum Push<D> {
 impl<D: Copy + Eq + Hash> PeerDeque<D> {
     fn new() -> Self {
         Self {
-            digests: LinkedHashSet::with_hasher(RandomState::default()),
+            digests: LinkedHashMap::with_hasher(RandomState::default()),
+            bytes: 0,
             retired: false,
         }
     }
@@ -42,23 +45,44 @@ impl<D: Copy + Eq + Hash> PeerDeque<D> {
 
     /// If the deque holds `digest`, makes it the newest and returns `true`.
     pub(crate) fn touch(&mut self, digest: &D) -> bool {
-        self.digests.to_back(digest)
+        self.digests.to_back(digest).is_some()
     }
 
     /// Makes room for one more digest within `capacity` (at least 1): removes and returns the
     /// oldest when the deque is full.
     pub(crate) fn make_room(&mut self, capacity: usize) -> Option<D> {
         if self.digests.len() >= capacity {
-            self.digests.pop_front()
+            self.pop_oldest()
         } else {
             None
         }
     }
 
-    /// Adds `digest` (not held) as the newest entry.
-    pub(crate) fn push_newest(&mut self, digest: D) {
-        let added = self.digests.insert(digest);
-        debug_assert!(added, "push_newest of a digest the deque holds");
+    /// The oldest digest, removed, when `incoming` more bytes would exceed `budget`.
+    pub(crate) fn make_room_for_bytes(&mut self, budget: usize, incoming: usize) -> Option<D> {
+        if self.bytes + incoming > budget {
+            self.pop_oldest()
+        } else {
+            None
+        }
+    }
+
+    fn pop_oldest(&mut self) -> Option<D> {
+        let (digest, size) = self.digests.pop_front()?;
+        self.bytes -= size;
+        Some(digest)
+    }
+
+    /// Bytes charged for the digests held.
+    #[cfg(any(test, loom, feature = "test-util"))]
+    pub(crate) fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    pub(crate) fn push_newest(&mut self, digest: D, size: usize) {
+        let old = self.digests.insert(digest, size);
+        debug_assert!(old.is_none(), "push_newest of a digest the deque holds");
+        self.bytes += size;
     }
 
     /// `touch`, or `make_room` + `push_newest`, as one step (for tests).
@@ -68,18 +92,25 @@ impl<D: Copy + Eq + Hash> PeerDeque<D> {
             return Push::Duplicate;
         }
         let evicted = self.make_room(capacity);
-        self.push_newest(digest);
+        self.push_newest(digest, 1);
         Push::Added { evicted }
     }
 
     /// Marks the deque dead and hands back every digest it held.
     fn retire(&mut self) -> Vec<D> {
         self.retired = true;
-        self.digests.drain().collect()
+        self.bytes = 0;
+        self.digests.drain().map(|(digest, _)| digest).collect()
     }
 
     /// Digests from newest to oldest.
     pub(crate) fn newest_first(&self) -> impl Iterator<Item = &D> {
+        self.digests.keys().rev()
+    }
+
+    /// The bytes charged for each digest, newest first.
+    #[cfg(any(test, loom, feature = "test-util"))]
+    pub(crate) fn charges(&self) -> impl Iterator<Item = (&D, &usize)> {
         self.digests.iter().rev()
     }
 
@@ -249,7 +280,7 @@ mod tests {
     fn make_room_pops_the_oldest_only_when_full() {
         let mut deque = PeerDeque::new();
         assert_eq!(deque.make_room(1), None);
-        deque.push_newest(5);
+        deque.push_newest(5, 1);
         assert_eq!(deque.make_room(2), None);
         assert_eq!(deque.make_room(1), Some(5));
         assert_eq!(deque.len(), 0);

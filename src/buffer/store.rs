@@ -9,8 +9,13 @@ use std::sync::atomic::Ordering;
 
 /// The state of one digest. A digest with neither a cached message nor a waiter has no slot.
 pub(crate) enum Slot<M: Message> {
-    /// The message, held by `refs` live deques (`refs >= 1` between operations).
-    Cached { message: M, refs: usize },
+    /// The message, held by `refs` live deques (`refs >= 1` between operations), and its
+    /// [size](Message::size), charged to every deque that holds it.
+    Cached {
+        message: M,
+        refs: usize,
+        size: usize,
+    },
     /// Subscribers waiting for the digest (never empty).
     Waiting(Vec<Arc<WaiterSlot<M>>>),
 }
@@ -20,6 +25,7 @@ pub(crate) enum Slot<M: Message> {
 #[derive(Default)]
 pub(crate) struct Counts {
     pub(crate) cached: AtomicUsize,
+    pub(crate) cached_bytes: AtomicUsize,
     pub(crate) waiting_digests: AtomicUsize,
     pub(crate) subscriptions: AtomicUsize,
 }
@@ -44,14 +50,17 @@ pub(crate) struct Wakeups<M: Message> {
     /// Whether this acquire cached the message (it was not cached before). The caller accounts
     /// for it in `counts.cached` with [`Store::adjust_cached`].
     pub(crate) cached: bool,
+    /// The size of the copy the store holds (the one cached first), to charge the deque.
+    pub(crate) size: usize,
 }
 
 impl<M: Message> Wakeups<M> {
-    fn none(message: Option<M>, cached: bool) -> Self {
+    fn none(message: Option<M>, cached: bool, size: usize) -> Self {
         Self {
             slots: Vec::new(),
             message,
             cached,
+            size,
         }
     }
 
@@ -78,6 +87,49 @@ impl<M: Message> Wakeups<M> {
         }
         metrics.subscribe_success.increment(served);
         metrics.subscribe_dropped.increment(count - served);
+    }
+}
+
+/// A message that left the cache, to be dropped once the caller's locks are released.
+pub(crate) struct Freed<M> {
+    /// Held only so that the caller decides where it is dropped.
+    #[allow(dead_code)]
+    pub(crate) message: M,
+    pub(crate) size: usize,
+}
+
+/// A net change to the cached count and bytes.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Delta {
+    pub(crate) count: isize,
+    pub(crate) bytes: isize,
+}
+
+impl Delta {
+    /// One message of `size` bytes left the cache.
+    pub(crate) fn free(&mut self, size: usize) {
+        self.count -= 1;
+        self.bytes -= size as isize;
+    }
+
+    /// One message of `size` bytes entered the cache.
+    pub(crate) fn store(&mut self, size: usize) {
+        self.count += 1;
+        self.bytes += size as isize;
+    }
+}
+
+fn adjust(counter: &AtomicUsize, gauge: &crate::metrics::Gauge, delta: isize) {
+    match delta {
+        0 => {}
+        d if d > 0 => {
+            counter.fetch_add(d as usize, Ordering::Relaxed);
+            gauge.increment(d as u64);
+        }
+        d => {
+            counter.fetch_sub(d.unsigned_abs(), Ordering::Relaxed);
+            gauge.decrement(d.unsigned_abs() as u64);
+        }
     }
 }
 
@@ -115,14 +167,16 @@ impl<M: Message> Store<M> {
     /// is gone; its deques went with it).
     pub(crate) fn clear_cache(&self) {
         let mut freed = Vec::new();
+        let mut delta = Delta::default();
         self.digests.retain(|_, slot| match slot {
-            Slot::Cached { .. } => {
+            Slot::Cached { size, .. } => {
+                delta.free(*size);
                 freed.push(std::mem::replace(slot, Slot::Waiting(Vec::new())));
                 false
             }
             Slot::Waiting(_) => true,
         });
-        self.adjust_cached(-(freed.len() as isize));
+        self.adjust_cached(delta);
     }
 
     /// Removes every `Waiting` slot (one shard lock at a time) and resolves its subscribers to
@@ -277,6 +331,7 @@ impl<M: Message> Store<M> {
             slots,
             message: Some(message),
             cached: false,
+            size: 0,
         }
         .wake(&self.metrics);
     }
@@ -284,22 +339,23 @@ impl<M: Message> Store<M> {
     /// One more deque holds `digest`: take a reference, caching the message on the first one and
     /// taking the waiters in the same critical section (DESIGN §5). Called under the deque lock;
     /// wake the result after releasing it.
-    pub(crate) fn acquire(&self, digest: M::Digest, message: M) -> Wakeups<M> {
+    pub(crate) fn acquire(&self, digest: M::Digest, message: M, size: usize) -> Wakeups<M> {
         #[cfg(loom)]
         if crate::sync::mutation("split_wake_and_cache") {
-            return self.acquire_in_two_sections(digest, message);
+            return self.acquire_in_two_sections(digest, message, size);
         }
         // Nothing is removed or replaced here but a `Waiting` slot, whose waiters were taken.
         let (wakeups, _) = self.digests.update(digest, |entry| match entry {
-            Some(Slot::Cached { refs, .. }) => {
+            Some(Slot::Cached { refs, size, .. }) => {
                 *refs += 1;
-                (Op::Keep, Wakeups::none(Some(message), false))
+                (Op::Keep, Wakeups::none(Some(message), false, *size))
             }
             Some(Slot::Waiting(slots)) => {
                 // Clone before changing anything: a panicking `Clone` leaves the slot as it was.
                 let cached = Slot::Cached {
                     message: message.clone(),
                     refs: 1,
+                    size,
                 };
                 let slots = std::mem::take(slots);
                 self.forget_waiters(slots.len());
@@ -309,22 +365,37 @@ impl<M: Message> Store<M> {
                         slots,
                         message: Some(message),
                         cached: true,
+                        size,
                     },
                 )
             }
             None => (
-                Op::Insert(Slot::Cached { message, refs: 1 }),
-                Wakeups::none(None, true),
+                Op::Insert(Slot::Cached {
+                    message,
+                    refs: 1,
+                    size,
+                }),
+                Wakeups::none(None, true, size),
             ),
         });
         wakeups
+    }
+
+    /// The size of the cached copy of `digest`, if it is cached.
+    pub(crate) fn cached_size(&self, digest: &M::Digest) -> Option<usize> {
+        self.digests
+            .read(digest, |slot| match slot {
+                Slot::Cached { size, .. } => Some(*size),
+                Slot::Waiting(_) => None,
+            })
+            .flatten()
     }
 
     /// One deque no longer holds `digest`: drop a reference, and the message with the last one.
     /// Decrement, check and removal are one critical section, so an insert from another peer
     /// cannot revive the slot in between. Returns the freed message so that the caller drops it
     /// after releasing its own locks, and accounts for it with [`Store::adjust_cached`].
-    pub(crate) fn release(&self, digest: M::Digest, reason: Eviction) -> Option<M> {
+    pub(crate) fn release(&self, digest: M::Digest, reason: Eviction) -> Option<Freed<M>> {
         #[cfg(loom)]
         if crate::sync::mutation("release_without_recheck") {
             return self.release_without_recheck(digest, reason);
@@ -343,28 +414,21 @@ impl<M: Message> Store<M> {
             _ => (Op::Keep, ()),
         });
         match freed {
-            Some(Slot::Cached { message, .. }) => Some(message),
+            Some(Slot::Cached { message, size, .. }) => Some(Freed { message, size }),
             _ => None,
         }
     }
 
-    /// Applies a net change to the cached-message count and gauge. Callers apply an insert's
-    /// eviction and its new message together, so the count moves once per insert (two shared
-    /// atomics fewer) and, applied after the eviction, never exceeds the bound.
-    pub(crate) fn adjust_cached(&self, delta: isize) {
-        match delta {
-            0 => {}
-            d if d > 0 => {
-                self.counts.cached.fetch_add(d as usize, Ordering::Relaxed);
-                self.metrics.cached.increment(d as u64);
-            }
-            d => {
-                self.counts
-                    .cached
-                    .fetch_sub(d.unsigned_abs(), Ordering::Relaxed);
-                self.metrics.cached.decrement(d.unsigned_abs() as u64);
-            }
-        }
+    /// Applies a net change to the cached-message count and bytes, and their gauges. Callers
+    /// apply an insert's evictions and its new message together, so the counts move once per
+    /// insert and, applied after the evictions, never exceed the bound.
+    pub(crate) fn adjust_cached(&self, delta: Delta) {
+        adjust(&self.counts.cached, &self.metrics.cached, delta.count);
+        adjust(
+            &self.counts.cached_bytes,
+            &self.metrics.cached_bytes,
+            delta.bytes,
+        );
     }
 
     fn forget_waiters(&self, served: usize) {
@@ -388,7 +452,7 @@ impl<M: Message> Store<M> {
 impl<M: Message> Store<M> {
     /// WRONG: takes the waiters in one critical section and caches in another, blindly; a
     /// subscriber that registers in between is overwritten and never woken.
-    fn acquire_in_two_sections(&self, digest: M::Digest, message: M) -> Wakeups<M> {
+    fn acquire_in_two_sections(&self, digest: M::Digest, message: M, size: usize) -> Wakeups<M> {
         let (slots, _) = self.digests.update(digest, |entry| match entry {
             Some(Slot::Waiting(slots)) => {
                 let slots = std::mem::take(slots);
@@ -407,6 +471,7 @@ impl<M: Message> Store<M> {
                 Op::Insert(Slot::Cached {
                     message: copy,
                     refs: 1,
+                    size,
                 }),
                 true,
             ),
@@ -415,12 +480,13 @@ impl<M: Message> Store<M> {
             slots,
             message: Some(message),
             cached,
+            size,
         }
     }
 
     /// WRONG: decrements in one critical section and removes in another without re-checking; an
     /// insert from another peer that revives the slot in between loses its message.
-    fn release_without_recheck(&self, digest: M::Digest, reason: Eviction) -> Option<M> {
+    fn release_without_recheck(&self, digest: M::Digest, reason: Eviction) -> Option<Freed<M>> {
         let (zero, _) = self.digests.update(digest, |entry| match entry {
             Some(Slot::Cached { refs, .. }) => {
                 *refs -= 1;
@@ -433,7 +499,7 @@ impl<M: Message> Store<M> {
         }
         self.metrics.eviction(reason).increment(1);
         match self.digests.remove(&digest) {
-            Some(Slot::Cached { message, .. }) => Some(message),
+            Some(Slot::Cached { message, size, .. }) => Some(Freed { message, size }),
             _ => None,
         }
     }

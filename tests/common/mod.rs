@@ -22,6 +22,10 @@ impl Message for Msg {
     fn digest(&self) -> u64 {
         self.id
     }
+    /// Copies of one digest differ in size, so that budgets see which copy is stored.
+    fn size(&self) -> usize {
+        10 * (self.id % 4 + 1) as usize + 7 * self.copy as usize
+    }
 }
 
 pub fn msg(id: u64) -> Msg {
@@ -32,6 +36,16 @@ pub type TestBuffer = Buffer<u32, Msg>;
 
 pub fn buffer(deque_size: usize) -> TestBuffer {
     Buffer::new(Config::new(deque_size).with_shards(8)).expect("valid config")
+}
+
+/// A buffer whose deques are also bounded to `peer_bytes` bytes.
+pub fn buffer_with_budget(deque_size: usize, peer_bytes: usize) -> TestBuffer {
+    Buffer::new(
+        Config::new(deque_size)
+            .with_shards(8)
+            .with_peer_bytes(peer_bytes),
+    )
+    .expect("valid config")
 }
 
 /// Polls once with a no-op waker; the buffer must not be closed.

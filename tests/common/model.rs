@@ -5,7 +5,8 @@
 //! `tests/model.rs` (proptest) and the `buffer_ops` fuzz target.
 #![allow(dead_code)]
 
-use super::{Msg, TestBuffer, buffer};
+use super::{Msg, TestBuffer, buffer, buffer_with_budget};
+use shardcast::Message;
 use shardcast::{Closed, Insert, Stats, Subscription};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::future::Future;
@@ -52,6 +53,8 @@ pub enum Op {
 #[derive(Default)]
 pub struct Model {
     pub deque_size: usize,
+    /// Per-peer byte budget, if any: each deque's stored copies' sizes sum to at most this.
+    pub peer_bytes: Option<usize>,
     pub items: BTreeMap<u64, Msg>,
     pub deques: BTreeMap<u32, VecDeque<u64>>,
     counts: BTreeMap<u64, usize>,
@@ -74,10 +77,18 @@ impl Model {
             return Insert::Ineligible;
         }
         let deque = self.deques.entry(peer).or_default();
+        if self.peer_bytes.is_some_and(|limit| msg.size() > limit) {
+            return Insert::TooLarge;
+        }
         if let Some(i) = deque.iter().position(|d| *d == digest) {
             let d = deque.remove(i).unwrap();
             deque.push_front(d);
             return Insert::Duplicate;
+        }
+        // A deque is charged the stored copy's size: the first copy cached.
+        let charge = self.items.get(&digest).map_or(msg.size(), Message::size);
+        if self.peer_bytes.is_some_and(|limit| charge > limit) {
+            return Insert::TooLarge;
         }
         deque.push_front(digest);
         let count = self.counts.entry(digest).or_insert(0);
@@ -88,6 +99,16 @@ impl Model {
         if deque.len() > self.deque_size {
             let stale = deque.pop_back().unwrap();
             Self::decrement(&mut self.counts, &mut self.items, stale);
+        }
+        if let Some(limit) = self.peer_bytes {
+            loop {
+                let bytes: usize = deque.iter().map(|d| self.items[d].size()).sum();
+                if bytes <= limit {
+                    break;
+                }
+                let stale = deque.pop_back().unwrap();
+                Self::decrement(&mut self.counts, &mut self.items, stale);
+            }
         }
         Insert::Inserted
     }
@@ -155,6 +176,7 @@ impl Model {
     pub fn stats(&self) -> Stats {
         Stats {
             cached: self.items.len(),
+            cached_bytes: self.items.values().map(Message::size).sum(),
             peers: self.deques.len(),
             primary: self.primary.len(),
             waiting_digests: self.waiters.len(),
@@ -165,9 +187,18 @@ impl Model {
 
 /// Runs `ops` on a `Buffer` and on the model; the first disagreement is the error.
 pub fn run(deque_size: usize, ops: Vec<Op>) -> Result<(), String> {
-    let buffer: TestBuffer = buffer(deque_size);
+    run_with(deque_size, None, ops)
+}
+
+/// [`run`] with a per-peer byte budget.
+pub fn run_with(deque_size: usize, peer_bytes: Option<usize>, ops: Vec<Op>) -> Result<(), String> {
+    let buffer: TestBuffer = match peer_bytes {
+        Some(limit) => buffer_with_budget(deque_size, limit),
+        None => buffer(deque_size),
+    };
     let mut model = Model {
         deque_size,
+        peer_bytes,
         ..Model::default()
     };
     // Live subscriptions: (model id, future).
