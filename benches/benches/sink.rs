@@ -12,11 +12,10 @@ use commonware_runtime::{Metrics as _, Runner as _};
 use shardcast::commonware::{Config as CwConfig, Engine, Wire};
 use shardcast::{Blob, BlobConfig, Buffer, Config, Message};
 use shardcast_benches::actor::OneSetProvider;
-use shardcast_benches::payload;
+use shardcast_benches::{median, ns_per_call as time, payload};
 use std::hint::black_box;
 use std::num::NonZeroUsize;
 use std::sync::Arc;
-use std::time::Instant;
 
 type Key = ed25519::PublicKey;
 const CACHED: usize = 1024;
@@ -52,20 +51,6 @@ impl Under for Registry {
                 .insert(self.1.clone(), self.2[i % self.2.len()].clone()),
         );
     }
-}
-
-/// Nanoseconds per call of `op` over `n` calls.
-fn time(n: usize, mut op: impl FnMut(usize)) -> f64 {
-    let start = Instant::now();
-    for i in 0..n {
-        op(i);
-    }
-    start.elapsed().as_nanos() as f64 / n as f64
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
 }
 
 fn main() {

@@ -36,3 +36,18 @@ pub fn frames(peers: usize, count: usize, len: usize, salt: u64) -> Vec<(usize, 
         })
         .collect()
 }
+
+/// Nanoseconds per call of `op` over `n` calls (for the interleaved side-by-side benches).
+pub fn ns_per_call(n: usize, mut op: impl FnMut(usize)) -> f64 {
+    let start = std::time::Instant::now();
+    for i in 0..n {
+        op(i);
+    }
+    start.elapsed().as_nanos() as f64 / n as f64
+}
+
+/// The median of `values` (not empty).
+pub fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}

@@ -1,0 +1,62 @@
+//! What byte accounting costs, side by side in one run: the same inserts into a buffer with no
+//! byte budget, with a budget that never binds, and with one that evicts by bytes on most
+//! inserts (a real Prometheus recorder installed, as in production).
+//!
+//! `cargo bench -p shardcast-benches --bench budget [-- --quick]`
+//!
+//! Prints the median time per insert of each over interleaved runs, and the ratio to the
+//! buffer without a budget.
+
+use shardcast::{Blob, Buffer, Config};
+use shardcast_benches::{median, ns_per_call, payload};
+use std::hint::black_box;
+
+const PEERS: u32 = 4;
+
+/// A buffer whose deques hold at most `deque` digests, and `budget` bytes when given.
+fn buffer(deque: usize, budget: Option<usize>) -> Buffer<u32, Blob> {
+    let mut config = Config::new(deque);
+    if let Some(limit) = budget {
+        config = config.with_peer_bytes(limit);
+    }
+    let buffer = Buffer::new(config).unwrap();
+    buffer.update_primary(0..PEERS);
+    buffer
+}
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let (runs, n) = if quick { (3, 200_000) } else { (9, 1_000_000) };
+    metrics::set_global_recorder(
+        metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder(),
+    )
+    .expect("no other recorder");
+    // Blobs of 32 to 1,056 bytes, so that a byte budget binds at different counts.
+    let blobs: Vec<Blob> = (0..65_536u64)
+        .map(|i| Blob::new(payload((i % u64::from(PEERS)) as u32, i, 32 + (i as usize % 33) * 32)))
+        .collect();
+    let deque = 16;
+    let average = blobs.iter().map(shardcast::Message::size).sum::<usize>() / blobs.len();
+    let cases: [(&str, Option<usize>); 3] = [
+        ("no budget", None),
+        ("budget that never binds", Some(usize::MAX / 4)),
+        ("budget binding (8 average messages)", Some(8 * average)),
+    ];
+    println!("insert of new messages, deque {deque}, {PEERS} peers, {runs} interleaved runs of {n} inserts (median ns/insert)\n");
+    println!("| buffer | ns/insert | vs no budget |");
+    println!("|---|---|---|");
+    let mut results = vec![Vec::new(); cases.len()];
+    for _ in 0..runs {
+        for (case, (_, budget)) in cases.iter().enumerate() {
+            let under = buffer(deque, *budget);
+            results[case].push(ns_per_call(n, |i| {
+                let blob = &blobs[i % blobs.len()];
+                black_box(under.insert((i as u32) % PEERS, blob.clone()));
+            }));
+        }
+    }
+    let medians: Vec<f64> = results.into_iter().map(median).collect();
+    for ((name, _), ns) in cases.iter().zip(&medians) {
+        println!("| {name} | {ns:.1} | {:.2} |", ns / medians[0]);
+    }
+}
