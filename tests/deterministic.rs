@@ -19,7 +19,7 @@ use shardcast::commonware::cryptography::{Digestible, Hasher, Sha256, Signer, ed
 use shardcast::commonware::p2p::simulated::{self, Link, Oracle};
 use shardcast::commonware::p2p::{Manager as _, Recipients, Sender as _, TrackedPeers};
 use shardcast::commonware::runtime::{
-    Clock, Handle, IoBuf, Metrics as _, Quota, Runner as _, deterministic,
+    Clock, Handle, IoBuf, Metrics as _, Quota, Runner as _, Spawner as _, deterministic,
 };
 use shardcast::commonware::utils::ordered::Set;
 use shardcast::commonware::{Config, Engine, Mailbox};
@@ -629,6 +629,7 @@ fn operations_after_shutdown() {
             peer.handle.abort();
         }
         context.sleep(Duration::from_millis(100)).await;
+        assert_eq!(running_tasks(&context, "engine"), 0, "no engine task left");
         assert!(
             pending.await.is_err(),
             "a pending subscription is cancelled"
@@ -668,6 +669,34 @@ fn clean_shutdown_leaves_no_task() {
             assert_eq!(running_tasks(&context, "engine"), 0, "seed {seed}");
         });
     }
+}
+
+/// The engine stops when the runtime does (`context.stop`): `stop` returns (the engine
+/// dropped its stop signal), every pending subscription is cancelled, and its tasks end.
+#[test]
+fn runtime_stop_stops_the_engine() {
+    run(0, |context| async move {
+        let net = Setup {
+            peers: 2,
+            ..Setup::default()
+        }
+        .start(&context)
+        .await;
+        let pending = net.peers[1].mailbox.subscribe(note("never").digest()).await;
+        assert_eq!(running_tasks(&context, "engine"), 2 * 6);
+        context
+            .clone()
+            .stop(0, Some(Duration::from_secs(10)))
+            .await
+            .expect("every engine let the runtime stop");
+        assert!(
+            pending.await.is_err(),
+            "a pending subscription is cancelled"
+        );
+        // As after an abort in #13 and #14: the tasks end once the executor next runs them.
+        context.sleep(Duration::from_millis(100)).await;
+        assert_eq!(running_tasks(&context, "engine"), 0);
+    });
 }
 
 /// #15 `test_peer_set_update_evicts_disconnected_peer_buffers`.

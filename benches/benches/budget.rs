@@ -33,7 +33,13 @@ fn main() {
     .expect("no other recorder");
     // Blobs of 32 to 1,056 bytes, so that a byte budget binds at different counts.
     let blobs: Vec<Blob> = (0..65_536u64)
-        .map(|i| Blob::new(payload((i % u64::from(PEERS)) as u32, i, 32 + (i as usize % 33) * 32)))
+        .map(|i| {
+            Blob::new(payload(
+                (i % u64::from(PEERS)) as u32,
+                i,
+                32 + (i as usize % 33) * 32,
+            ))
+        })
         .collect();
     let deque = 16;
     let average = blobs.iter().map(shardcast::Message::size).sum::<usize>() / blobs.len();
@@ -42,7 +48,9 @@ fn main() {
         ("budget that never binds", Some(usize::MAX / 4)),
         ("budget binding (8 average messages)", Some(8 * average)),
     ];
-    println!("insert of new messages, deque {deque}, {PEERS} peers, {runs} interleaved runs of {n} inserts (median ns/insert)\n");
+    println!(
+        "insert of new messages, deque {deque}, {PEERS} peers, {runs} interleaved runs of {n} inserts (median ns/insert)\n"
+    );
     println!("| buffer | ns/insert | vs no budget |");
     println!("|---|---|---|");
     let mut results = vec![Vec::new(); cases.len()];
