@@ -54,11 +54,15 @@
 //!   (newest first; a duplicate moves to the front). A message is stored once, however many
 //!   peers hold it, and leaves the cache when the last deque holding it lets it go, so memory is
 //!   bounded by `|primary| x deque_size` messages whatever peers send.
+//! - Optionally, each deque is also bounded in bytes ([`Config::with_peer_bytes`], messages
+//!   measured by [`Message::size`]): cached bytes then stay within `|primary| x limit` at every
+//!   instant, whatever mix of 150 B and 8 MiB messages peers send.
 //! - Peers outside the primary set cache nothing, but every insert attempt, from anyone, serves
 //!   the subscribers waiting for that digest.
 //! - [`Buffer::get`] reads the cache; [`Buffer::subscribe`] returns a future that resolves when
 //!   the digest is cached or next inserted. Dropping a [`Subscription`] frees its registration
-//!   at once.
+//!   at once. [`Buffer::close`] (or dropping the last handle) resolves every pending one to
+//!   [`Closed`] and frees the cache.
 //! - [`Buffer::update_primary`] swaps the primary set atomically and evicts the deques of peers
 //!   that left it.
 //!
