@@ -442,7 +442,16 @@ impl Node<cw::cryptography::ed25519::PublicKey> for CommonwareNode {
     }
 
     async fn shutdown(&self) {
+        // Aborting the engine's task closes its buffer, which cancels every pending
+        // subscription: wait for that, on one that can never be served.
+        let closed = self
+            .mailbox
+            .subscribe(cw::cryptography::Digestible::digest(&Blob::new(
+                &b"never sent"[..],
+            )))
+            .await;
         self.handle.abort();
+        let _ = closed.await;
     }
 }
 
