@@ -6,7 +6,7 @@
 //! tasks and application tasks call directly, through a shared [`Arc`](std::sync::Arc).
 //!
 //! ```
-//! use shardcast::{Buffer, Config, Insert, Message};
+//! use shardcast::{Buffer, Closed, Config, Insert, Message};
 //! use std::sync::Arc;
 //!
 //! #[derive(Clone, Debug, PartialEq)]
@@ -42,6 +42,11 @@
 //! // When alice and bob leave the primary set, what only they held is evicted.
 //! buffer.update_primary(["carol"]);
 //! assert_eq!(buffer.get(&7), None);
+//!
+//! // Closing the buffer (or dropping its last handle) ends every pending subscription.
+//! let pending = buffer.subscribe(8);
+//! buffer.close();
+//! assert_eq!(pending.await, Err(Closed));
 //! # });
 //! # fn tokio_test_block_on<F: std::future::Future>(f: F) -> F::Output {
 //! #     tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)

@@ -699,6 +699,56 @@ fn runtime_stop_stops_the_engine() {
     });
 }
 
+/// No hidden frame cap: a block of 8 MiB (tempo's size) travels when the network carries it.
+#[test]
+fn an_8_mib_block_is_delivered() {
+    run(0, |context| async move {
+        let keys = keys(2);
+        let (network, oracle) = simulated::Network::new(
+            context.with_label("network"),
+            simulated::Config {
+                max_size: 16 << 20,
+                disconnect_on_block: true,
+                tracked_peer_sets: NonZeroUsize::MIN,
+            },
+        );
+        network.start();
+        let mut peers = Vec::new();
+        for (index, key) in keys.iter().enumerate() {
+            let channel = oracle
+                .control(key.clone())
+                .register(0, Quota::per_second(NonZeroU32::MAX))
+                .await
+                .unwrap();
+            let (engine, mailbox) = engine(&context, index, key, &oracle, 1);
+            peers.push(Peer {
+                key: key.clone(),
+                mailbox,
+                handle: engine.start(channel),
+            });
+        }
+        let link = Link {
+            latency: LATENCY,
+            jitter: JITTER,
+            success_rate: 1.0,
+        };
+        oracle
+            .add_link(keys[0].clone(), keys[1].clone(), link.clone())
+            .await
+            .unwrap();
+        oracle
+            .add_link(keys[1].clone(), keys[0].clone(), link)
+            .await
+            .unwrap();
+        oracle.manager().track(0, set(&keys)).await;
+        context.sleep(A_JIFFY).await;
+        let block = Note(vec![0xB1; 8 << 20]);
+        let sent_to = broadcast(&peers[0], Recipients::All, &block).await;
+        assert_eq!(sent_to, vec![keys[1].clone()]);
+        delivered(&peers[1], &block).await;
+    });
+}
+
 /// #15 `test_peer_set_update_evicts_disconnected_peer_buffers`.
 #[test]
 fn peer_set_update_evicts_a_departed_peers_messages() {
