@@ -398,3 +398,25 @@ fn budgets_vs_inserts_of_different_sizes_and_an_update() {
         },
     );
 }
+
+/// `read` lends the cached message or reports it absent, never another copy or a freed one,
+/// while an insert evicts it.
+#[test]
+fn read_vs_eviction() {
+    model("6b read vs eviction", || {
+        let buffer = buffer(1, &[1]);
+        buffer.insert(1, Msg(5, 55));
+        let evictor = {
+            let buffer = buffer.clone();
+            thread::spawn(move || buffer.insert(1, Msg(6, 66)))
+        };
+        let old = buffer.read(&5, |m| m.1);
+        let new = buffer.read(&6, |m| m.1);
+        assert!(old.is_none() || old == Some(55));
+        assert!(new.is_none() || new == Some(66));
+        evictor.join().unwrap();
+        assert_eq!(buffer.read(&5, |m| m.1), None);
+        assert_eq!(buffer.read(&6, |m| m.1), Some(66));
+        buffer.check_invariants();
+    });
+}

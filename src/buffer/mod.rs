@@ -42,10 +42,17 @@
 //!   `Arc` is cloned out of the map first.
 //! - Waiters are taken out of their slot inside the critical section and woken after every lock
 //!   is released (`store::Wakeups`).
-//! - `Message::digest` runs before any lock. The only user code run under a lock is
-//!   `Message::clone` (a `get`, or a cached copy for woken waiters) and the peer type's
-//!   `Clone`/`Hash`/`Eq`; messages freed by an eviction are dropped after the locks are released.
-//!   None of these may call back into the buffer.
+//! - `Message::digest` and `Message::size` run before any lock. The only user code run under a
+//!   lock is `Message::clone` (a `get`, or a cached copy for woken waiters), the closure given
+//!   to `Buffer::read` (under a digest shard's read lock), and the peer type's
+//!   `Clone`/`Hash`/`Ord`; messages freed by an eviction are dropped after the locks are
+//!   released. None of these may call back into the buffer.
+//! - Metric handles are also updated inside critical sections (evictions under a digest
+//!   shard's write lock, subscription gauges while registering): with the `metrics` facade that
+//!   runs the installed recorder's handle code there, so a recorder must not call back into the
+//!   buffer either. Messages freed by a peer-set update are dropped while the update mutex is
+//!   still held (after the deque and shard locks are released): a slow `Drop` delays the next
+//!   update, never an insert.
 //!
 //! # The races and their orderings
 //!
@@ -78,7 +85,7 @@ use crate::config::{Config, ConfigError};
 use crate::message::Message;
 use crate::metrics::{Counter, Eviction, Metrics};
 use crate::sync::{Arc, Op, ShardedMap};
-use peers::{PeerSet, Peers};
+use peers::{ByOrd, PeerSet, Peers};
 use std::fmt::{self, Debug};
 use std::hash::Hash;
 use std::sync::atomic::Ordering;
@@ -149,13 +156,17 @@ pub enum SubscribeError {
 /// Share it between tasks and threads behind a [`std::sync::Arc`]; every method takes
 /// `&self`, none blocks on another caller for longer than a short critical section, and none is
 /// `async`. See the [module docs](self) for the state, the invariants and the lock order.
+///
+/// The peer type `P` must have `Ord` agree with `Eq` (and `Hash` with both): the buffer's maps
+/// compare peers with `Ord`, which for key types such as commonware's ed25519 public key is two
+/// orders of magnitude cheaper than their `==`.
 pub struct Buffer<P, M: Message> {
     store: Arc<Store<M>>,
     peers: Peers<P, M::Digest>,
     deque_size: usize,
     peer_bytes: Option<usize>,
     /// Per-sender `peer_total` handles, when enabled.
-    peer_counters: Option<ShardedMap<P, Counter>>,
+    peer_counters: Option<ShardedMap<ByOrd<P>, Counter>>,
 }
 
 impl<P, M> Buffer<P, M>
@@ -362,13 +373,13 @@ where
         let Some(counters) = &self.peer_counters else {
             return;
         };
-        if counters.read(peer, |c| c.increment(1)).is_some() {
+        if counters.read(ByOrd::of(peer), |c| c.increment(1)).is_some() {
             return;
         }
         // First message from this sender: register its series outside any lock.
         let counter = self.store.metrics.peer_counter(format!("{peer:?}"));
         counter.increment(1);
-        counters.update(peer.clone(), |entry| match entry {
+        counters.update(ByOrd(peer.clone()), |entry| match entry {
             Some(_) => (Op::Keep, ()),
             None => (Op::Insert(counter), ()),
         });
@@ -378,6 +389,29 @@ where
     /// Counts `get_total{Success|Failure}`.
     pub fn get(&self, digest: &M::Digest) -> Option<M> {
         self.store.get(digest)
+    }
+
+    /// Lends the cached message with this digest to `f`, with no copy, and returns what `f`
+    /// returns; `None` when it is not cached. Does not change recency; counts `get_total` like
+    /// [`get`](Self::get).
+    ///
+    /// `f` runs under the read lock of the digest's shard: inserts and evictions of digests in
+    /// that shard wait until it returns, so keep it short, and never call back into the buffer
+    /// from it (a write to the same shard would deadlock). It is the only user code the buffer
+    /// runs under a lock besides `Clone` and the digest's and peer's `Hash`/`Eq`/`Ord`.
+    ///
+    /// ```
+    /// # use shardcast::{Buffer, Config, Message};
+    /// # #[derive(Clone)] struct Block { height: u64, body: Vec<u8> }
+    /// # impl Message for Block { type Digest = u64; fn digest(&self) -> u64 { self.height } }
+    /// let buffer: Buffer<u8, Block> = Buffer::new(Config::new(4)).unwrap();
+    /// buffer.update_primary([1]);
+    /// buffer.insert(1, Block { height: 7, body: vec![0; 1 << 20] });
+    /// // The megabyte is not copied: only its length comes out.
+    /// assert_eq!(buffer.read(&7, |block| block.body.len()), Some(1 << 20));
+    /// ```
+    pub fn read<R>(&self, digest: &M::Digest, f: impl FnOnce(&M) -> R) -> Option<R> {
+        self.store.read(digest, f)
     }
 
     /// Subscribes to `digest`: the future resolves at once when it is cached, and otherwise on
@@ -407,7 +441,7 @@ where
     ///
     /// Concurrent updates are serialised; when they return, the last one to start is in force.
     pub fn update_primary(&self, peers: impl IntoIterator<Item = P>) {
-        let set: PeerSet<P> = peers.into_iter().collect();
+        let set: PeerSet<P> = peers.into_iter().map(ByOrd).collect();
         let mut delta = Delta::default();
         self.peers.replace(set, |digest| {
             if let Some(freed) = self.store.release(digest, Eviction::PeerLeft) {
@@ -462,7 +496,7 @@ where
 
     /// The digests `peer`'s deque holds, newest first, or `None` when it has no deque.
     pub fn peer_digests(&self, peer: &P) -> Option<Vec<M::Digest>> {
-        let deque = self.peers.deques.read(peer, Arc::clone)?;
+        let deque = self.peers.deques.read(ByOrd::of(peer), Arc::clone)?;
         let guard = deque.lock();
         Some(guard.newest_first().copied().collect())
     }
@@ -497,8 +531,11 @@ where
         let mut deques = Vec::new();
         self.peers
             .deques
-            .for_each(|peer, deque| deques.push((peer.clone(), deque.clone())));
-        let primary: Vec<P> = self.peers.primary.with(|set| set.iter().cloned().collect());
+            .for_each(|peer, deque| deques.push((peer.0.clone(), deque.clone())));
+        let primary: Vec<P> = self
+            .peers
+            .primary
+            .with(|set| set.iter().map(|peer| peer.0.clone()).collect());
         let mut holders: HashMap<M::Digest, usize> = HashMap::new();
         for (peer, deque) in &deques {
             let guard = deque.lock();

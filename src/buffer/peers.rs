@@ -2,12 +2,45 @@
 
 use crate::sync::{Arc, AtomicUsize, Mutex, Op, RandomState, ShardedMap, SwapCell};
 use hashlink::LinkedHashMap;
+use ref_cast::RefCast;
 use std::collections::HashSet;
 use std::hash::Hash;
 use std::sync::atomic::Ordering;
 
 /// The set of peers allowed to cache.
-pub(crate) type PeerSet<P> = HashSet<P, RandomState>;
+pub(crate) type PeerSet<P> = HashSet<ByOrd<P>, RandomState>;
+
+/// A peer as the buffer's maps key it: equal when `Ord` says `Equal`, hashed with `Hash`.
+///
+/// A peer type's `==` can be far dearer than its `cmp`: commonware's ed25519 public key
+/// compares decompressed curve points in constant time (about 160 ns), where `cmp` compares the
+/// 32 key bytes (about 1 ns). Every map hit on a peer pays one equality, and an insert makes
+/// several. So the maps compare with `Ord`, which the peer type must make agree with `Eq`
+/// (and `Hash` with both), as the reference engine's `BTreeMap`s already require.
+#[derive(Clone, Debug, RefCast)]
+#[repr(transparent)]
+pub(crate) struct ByOrd<P>(pub(crate) P);
+
+impl<P> ByOrd<P> {
+    /// Borrows `peer` as a key, without a copy.
+    pub(crate) fn of(peer: &P) -> &Self {
+        Self::ref_cast(peer)
+    }
+}
+
+impl<P: Ord> PartialEq for ByOrd<P> {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.cmp(&other.0) == std::cmp::Ordering::Equal
+    }
+}
+
+impl<P: Ord> Eq for ByOrd<P> {}
+
+impl<P: Hash> Hash for ByOrd<P> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.hash(state);
+    }
+}
 
 /// One peer's most recent digests: an insertion-ordered map, oldest at the front, newest at the
 /// back, with O(1) membership, move-to-newest and pop-oldest. Insert cost does not grow with
@@ -125,7 +158,7 @@ pub(crate) type DequeRef<D> = Arc<Mutex<PeerDeque<D>>>;
 
 /// The peer half of the buffer: who may cache, and what each peer holds.
 pub(crate) struct Peers<P, D> {
-    pub(crate) deques: ShardedMap<P, DequeRef<D>>,
+    pub(crate) deques: ShardedMap<ByOrd<P>, DequeRef<D>>,
     pub(crate) primary: SwapCell<PeerSet<P>>,
     /// Serialises peer-set updates (store + evict), so the last one to start wins whole; `true`
     /// once the buffer closed, after which no update applies.
@@ -135,7 +168,7 @@ pub(crate) struct Peers<P, D> {
 
 impl<P, D> Peers<P, D>
 where
-    P: Clone + Eq + Hash,
+    P: Clone + Ord + Hash,
     D: Copy + Eq + Hash,
 {
     pub(crate) fn new(shards: usize) -> Self {
@@ -148,7 +181,7 @@ where
     }
 
     pub(crate) fn is_primary(&self, peer: &P) -> bool {
-        self.primary.with(|set| set.contains(peer))
+        self.primary.with(|set| set.contains(ByOrd::of(peer)))
     }
 
     /// The deque of `peer`, created if needed; `None` when `peer` may not cache.
@@ -160,10 +193,10 @@ where
         if !self.is_primary(peer) {
             return None;
         }
-        if let Some(deque) = self.deques.read(peer, Arc::clone) {
+        if let Some(deque) = self.deques.read(ByOrd::of(peer), Arc::clone) {
             return Some(deque);
         }
-        let key = peer.clone();
+        let key = ByOrd(peer.clone());
         let (deque, _) = self.deques.update(key, |entry| match entry {
             Some(deque) => (Op::Keep, Some(deque.clone())),
             None => {
@@ -235,7 +268,7 @@ where
         self.retire(leaving, &mut release);
     }
 
-    fn retire(&self, leaving: Vec<P>, release: &mut impl FnMut(D)) {
+    fn retire(&self, leaving: Vec<ByOrd<P>>, release: &mut impl FnMut(D)) {
         for peer in leaving {
             let Some(deque) = self.deques.remove(&peer) else {
                 continue;

@@ -205,10 +205,16 @@ impl<M: Message> Store<M> {
 
     /// A clone of the cached message, if any. Never touches recency.
     pub(crate) fn get(&self, digest: &M::Digest) -> Option<M> {
+        self.read(digest, M::clone)
+    }
+
+    /// `f` applied to the cached message, under the shard's read lock, if it is cached. Counts
+    /// `get_total` like [`get`](Self::get).
+    pub(crate) fn read<R>(&self, digest: &M::Digest, f: impl FnOnce(&M) -> R) -> Option<R> {
         let found = self
             .digests
             .read(digest, |slot| match slot {
-                Slot::Cached { message, .. } => Some(message.clone()),
+                Slot::Cached { message, .. } => Some(f(message)),
                 Slot::Waiting(_) => None,
             })
             .flatten();
@@ -219,7 +225,7 @@ impl<M: Message> Store<M> {
         found
     }
 
-    /// "Is it cached?" and "register a waiter" in one critical section , so an insert
+    /// "Is it cached?" and "register a waiter" in one critical section, so an insert
     /// either sees the registration or the subscriber sees the message.
     pub(crate) fn register(&self, digest: M::Digest, limited: bool) -> Registration<M> {
         let (registration, _) = self.digests.update(digest, |slot| match slot {
