@@ -6,7 +6,7 @@
 //! `cargo bench -p shardcast-benches --bench peers [-- --quick]`
 
 use commonware_cryptography::{Signer as _, ed25519};
-use shardcast::{Blob, Buffer, Config, Message};
+use shardcast::{Blob, Buffer, Config};
 use shardcast_benches::{median, ns_per_call, payload};
 use std::hint::black_box;
 use std::time::Instant;
@@ -54,7 +54,10 @@ fn main() {
     println!("{runs} interleaved runs of {n} calls, {PEERS} peers, median ns/call\n");
     println!("| operation | u32 peers | ed25519 peers | ed25519 / u32 |");
     println!("|---|---|---|---|");
-    for (name, deque) in [("insert new, deque 16", 16usize), ("insert new, deque 8,192", 8_192)] {
+    for (name, deque) in [
+        ("insert new, deque 16", 16usize),
+        ("insert new, deque 8,192", 8_192),
+    ] {
         let (mut u, mut e) = (Vec::new(), Vec::new());
         for _ in 0..runs {
             let b = buffer(&small, deque);
@@ -86,5 +89,8 @@ fn main() {
         }));
     }
     let (u, e) = (median(u), median(e));
-    println!("| insert duplicate, deque 16 | {u:.1} | {e:.1} | {:.2} |", e / u);
+    println!(
+        "| insert duplicate, deque 16 | {u:.1} | {e:.1} | {:.2} |",
+        e / u
+    );
 }

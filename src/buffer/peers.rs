@@ -322,7 +322,10 @@ mod tests {
     #[test]
     fn replace_retires_only_peers_that_left_and_releases_their_digests() {
         let peers: Peers<&str, u32> = Peers::new(4);
-        peers.replace(["a", "b"].into_iter().map(ByOrd).collect(), |_| unreachable!());
+        peers.replace(
+            ["a", "b"].into_iter().map(ByOrd).collect(),
+            |_| unreachable!(),
+        );
         let a = peers.deque(&"a").unwrap();
         let b = peers.deque(&"b").unwrap();
         assert!(
@@ -334,7 +337,9 @@ mod tests {
         let _ = b.lock().push(3, 4);
 
         let mut released = Vec::new();
-        peers.replace(["b", "c"].into_iter().map(ByOrd).collect(), |d| released.push(d));
+        peers.replace(["b", "c"].into_iter().map(ByOrd).collect(), |d| {
+            released.push(d)
+        });
         released.sort();
         assert_eq!(released, [1, 2]);
         assert!(a.lock().is_retired());
