@@ -101,6 +101,7 @@
 //! | `prometheus` | yes | `prometheus::serve`, a `/metrics` endpoint |
 //! | `cli` | yes | the `shardcast` demo binary |
 //! | `commonware` | no | `commonware::{Engine, Mailbox, Config}`, the p2p adapters, `Wire`, `runtime::Commonware` |
+//! | `marshal` | no | the commonware `Mailbox` as commonware-consensus's `marshal::core::Buffer` (see [`marshal`]) |
 //! | `test-util` | no | `Buffer::check_invariants` |
 //!
 //! # Design notes: where the code departs from the design it started from, and why
@@ -142,6 +143,8 @@ mod config;
 pub mod engine;
 #[cfg(all(feature = "engine", any(test, feature = "commonware")))]
 mod forward;
+#[cfg(feature = "marshal")]
+pub mod marshal;
 mod message;
 pub mod metrics;
 #[cfg(feature = "engine")]

@@ -1,0 +1,130 @@
+//! shardcast as the block buffer of commonware-consensus 2026.4.0's marshal (feature
+//! `marshal`).
+//!
+//! Marshal delivers every block of a chain to its application, and asks a block buffer for
+//! blocks through the trait `marshal::core::Buffer`. The reference implements it for
+//! `buffered::Mailbox`; shardcast implements it for [`Mailbox`], the mailbox of the drop-in
+//! [`Engine`](crate::commonware::Engine), for the `Standard` variant and any marshal `Block`:
+//!
+//! - `find_by_digest` and `find_by_commitment` read the shared cache directly (for `Standard`
+//!   a block's commitment is its digest);
+//! - `subscribe_by_digest` and `subscribe_by_commitment` return marshal's `oneshot::Receiver`,
+//!   answered at once when the block is cached, and otherwise by the first insert of it;
+//!   dropping the receiver frees the registration at once, with no task left waiting;
+//! - `send` inserts the block under our own key before it returns, so the next `find_*` sees
+//!   it, and hands the network send to the engine's sender task: marshal's loop never waits on
+//!   the network, and the send completes if marshal moves on;
+//! - `finalized` does nothing, as in the reference: the cache is bounded by its per-peer deques
+//!   (and byte budgets), not by finality, and marshal stores finalized blocks in its own
+//!   archive, where it looks after asking the buffer. Evicting on finality would also take a
+//!   block away from peers that may still ask for it while they catch up.
+//!
+//! # Migration
+//!
+//! Only the buffer's construction changes; marshal is started with the new mailbox where it
+//! took the reference's:
+//!
+//! ```text
+//! // before
+//! let (engine, buffer) = buffered::Engine::new(context.with_label("buffer"), buffered::Config {
+//!     public_key, mailbox_size: 1024, deque_size: 10, priority: false,
+//!     codec_config: block_codec_config, peer_provider,
+//! });
+//! engine.start(buffer_channel);
+//! marshal.start(application, buffer, resolver);
+//!
+//! // after
+//! let (engine, buffer) = shardcast::commonware::Engine::new(context.with_label("buffer"),
+//!     shardcast::commonware::Config {
+//!         public_key, deque_size: 10, peer_bytes: None, priority: false,
+//!         codec_config: block_codec_config, peer_provider,
+//!         workers: NonZeroUsize::new(2).unwrap(), max_message_size: None,
+//!         max_queued_bytes: DEFAULT_MAX_QUEUED_BYTES, peer_metrics: false,
+//!     });
+//! engine.start(buffer_channel);
+//! marshal.start(application, buffer, resolver);
+//! ```
+//!
+//! The compiled version of these lines is [`buffer_for_marshal`]'s example, and the chain test
+//! of the benchmark crate (`benches/tests/chain.rs`) starts marshal with either buffer.
+
+use crate::commonware::{Config, Engine, Mailbox, Wire};
+use commonware_codec::{Encode, Read};
+use commonware_consensus::Block;
+use commonware_consensus::marshal::core::Buffer;
+use commonware_consensus::marshal::standard::Standard;
+use commonware_consensus::types::Round;
+use commonware_cryptography::{Digestible, PublicKey};
+use commonware_p2p::{Provider, Recipients};
+use commonware_runtime::{Clock, Metrics, Spawner};
+use commonware_utils::channel::oneshot;
+
+impl<P, B> Buffer<Standard<B>> for Mailbox<P, B>
+where
+    P: PublicKey,
+    B: Block + Clone,
+    <B as Read>::Cfg: Clone + Send + Sync + 'static,
+{
+    type PublicKey = P;
+    type CachedBlock = B;
+
+    async fn find_by_digest(&self, digest: B::Digest) -> Option<B> {
+        self.buffer().get(&digest).map(Wire::into_inner)
+    }
+
+    async fn find_by_commitment(&self, commitment: B::Digest) -> Option<B> {
+        self.buffer().get(&commitment).map(Wire::into_inner)
+    }
+
+    async fn subscribe_by_digest(&self, digest: B::Digest) -> oneshot::Receiver<B> {
+        self.subscribe(digest).await
+    }
+
+    async fn subscribe_by_commitment(&self, commitment: B::Digest) -> oneshot::Receiver<B> {
+        self.subscribe(commitment).await
+    }
+
+    async fn finalized(&self, _commitment: B::Digest) {
+        // Nothing to do: see the module docs.
+    }
+
+    async fn send(&self, _round: Round, block: B, recipients: Recipients<P>) {
+        // Inserted when `broadcast` returns; the send runs on the engine's task, and its
+        // `sent_to` is of no interest to marshal.
+        drop(self.broadcast(recipients, block).await);
+    }
+}
+
+/// Builds shardcast's engine and the mailbox marshal takes as its buffer: the one call that
+/// replaces `buffered::Engine::new`. Start the engine on the buffer's p2p channel, and pass the
+/// mailbox to marshal's `Actor::start` where the reference's mailbox went.
+///
+/// ```no_run
+/// # use commonware_consensus::marshal::{core::Buffer, standard::Standard};
+/// # use shardcast::commonware::Config;
+/// # fn check<B, Buf: Buffer<Standard<B>>>(_: &Buf) where B: commonware_consensus::Block {}
+/// # fn example<E, B, D>(context: E, config: Config<commonware_cryptography::ed25519::PublicKey, B::Cfg, D>)
+/// # where
+/// #     E: commonware_runtime::Spawner + commonware_runtime::Clock + commonware_runtime::Metrics,
+/// #     B: commonware_consensus::Block + Clone,
+/// #     B::Cfg: Clone + Send + Sync + 'static,
+/// #     D: commonware_p2p::Provider<PublicKey = commonware_cryptography::ed25519::PublicKey>,
+/// # {
+/// let (engine, buffer) = shardcast::marshal::buffer_for_marshal::<_, _, B, _>(context, config);
+/// // engine.start(buffer_channel); marshal.start(application, buffer, resolver);
+/// check::<B, _>(&buffer); // the mailbox is marshal's `Buffer<Standard<B>>`
+/// # }
+/// ```
+pub fn buffer_for_marshal<E, P, B, D>(
+    context: E,
+    config: Config<P, <B as Read>::Cfg, D>,
+) -> (Engine<E, P, B, D>, Mailbox<P, B>)
+where
+    E: Spawner + Clock + Metrics,
+    P: PublicKey,
+    B: Block + Clone + Digestible + Encode,
+    <B as Read>::Cfg: Clone + Send + Sync + 'static,
+    D: Provider<PublicKey = P>,
+{
+    Engine::new(context, config)
+}
