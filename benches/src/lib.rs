@@ -3,6 +3,7 @@
 //! `Receiver`, a `Sender` that drops every send, and a `Provider` with one peer set.
 
 pub mod actor;
+pub mod chain;
 pub mod shard;
 
 use bytes::Bytes;

@@ -17,170 +17,28 @@
 //!
 //! `cargo test --release -p shardcast-benches --test chain -- --nocapture`
 
-use bytes::{Buf, BufMut};
 use commonware_broadcast::buffered;
-use commonware_codec::{EncodeSize, Error as CodecError, Read, ReadExt, Write};
-use commonware_consensus::marshal::core::{Actor, Buffer, Mailbox as Marshal};
-use commonware_consensus::marshal::resolver::p2p as resolver;
+use commonware_consensus::Reporter;
+use commonware_consensus::marshal::core::Mailbox as Marshal;
 use commonware_consensus::marshal::standard::Standard;
-use commonware_consensus::marshal::{self, Update};
-use commonware_consensus::simplex::scheme::ed25519 as scheme;
-use commonware_consensus::simplex::types::{Activity, Finalization, Finalize, Proposal};
-use commonware_consensus::types::{Epoch, FixedEpocher, Height, Round, View, ViewDelta};
-use commonware_consensus::{Heightable, Reporter};
-use commonware_cryptography::certificate::{ConstantProvider, Scheme as _};
-use commonware_cryptography::{Digestible, Hasher, Sha256, ed25519, sha256};
+use commonware_consensus::simplex::types::Activity;
+use commonware_consensus::types::Height;
+use commonware_cryptography::{Digestible, Hasher, Sha256, sha256};
+use commonware_p2p::Manager as _;
 use commonware_p2p::simulated::{self, Link, Oracle};
-use commonware_p2p::{Manager as _, Recipients};
-use commonware_parallel::Sequential;
-use commonware_runtime::buffer::paged::CacheRef;
 use commonware_runtime::{Clock, Metrics as _, Quota, Runner as _, deterministic};
-use commonware_storage::archive::immutable;
-use commonware_utils::Acknowledgement as _;
-use commonware_utils::channel::oneshot;
 use commonware_utils::ordered::Set;
-use std::num::{NonZeroU16, NonZeroU32, NonZeroU64, NonZeroUsize};
-use std::sync::{Arc, Mutex};
+use shardcast_benches::chain::{
+    App, Backfill, Blk, Key, NullBuffer, S, Seat, finalization, fixture, round, start_marshal,
+};
+use std::num::{NonZeroU32, NonZeroUsize};
 use std::time::Duration;
 
-type Key = ed25519::PublicKey;
 type Context = deterministic::Context;
-type S = scheme::Scheme;
 
 const VALIDATORS: usize = 4;
 const RESOLVER_CHANNEL: u64 = 1;
 const BUFFER_CHANNEL: u64 = 2;
-
-/// A block: its parent's digest and its height, identified by the hash of both.
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct Blk {
-    parent: sha256::Digest,
-    height: Height,
-    digest: sha256::Digest,
-}
-
-impl Blk {
-    fn new(parent: sha256::Digest, height: Height) -> Self {
-        let mut hasher = Sha256::new();
-        hasher.update(parent.as_ref());
-        hasher.update(&height.get().to_be_bytes());
-        Self {
-            parent,
-            height,
-            digest: hasher.finalize(),
-        }
-    }
-}
-
-impl Write for Blk {
-    fn write(&self, buf: &mut impl BufMut) {
-        self.parent.write(buf);
-        self.height.write(buf);
-        self.digest.write(buf);
-    }
-}
-
-impl EncodeSize for Blk {
-    fn encode_size(&self) -> usize {
-        self.parent.encode_size() + self.height.encode_size() + self.digest.encode_size()
-    }
-}
-
-impl Read for Blk {
-    type Cfg = ();
-    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, CodecError> {
-        let block = Self::new(sha256::Digest::read(buf)?, Height::read(buf)?);
-        // The digest on the wire must be the block's own.
-        if sha256::Digest::read(buf)? != block.digest {
-            return Err(CodecError::Invalid("Blk", "digest"));
-        }
-        Ok(block)
-    }
-}
-
-impl Digestible for Blk {
-    type Digest = sha256::Digest;
-    fn digest(&self) -> sha256::Digest {
-        self.digest
-    }
-}
-
-impl Heightable for Blk {
-    fn height(&self) -> Height {
-        self.height
-    }
-}
-
-impl commonware_consensus::Block for Blk {
-    fn parent(&self) -> sha256::Digest {
-        self.parent
-    }
-}
-
-/// The application: records the blocks marshal delivers, checks they come in height order,
-/// and acknowledges each.
-#[derive(Clone)]
-struct App {
-    blocks: Arc<Mutex<Vec<sha256::Digest>>>,
-    height: tokio::sync::watch::Sender<u64>,
-}
-
-impl App {
-    fn new() -> Self {
-        Self {
-            blocks: Arc::default(),
-            height: tokio::sync::watch::channel(0).0,
-        }
-    }
-}
-
-impl Reporter for App {
-    type Activity = Update<Blk>;
-
-    async fn report(&mut self, activity: Update<Blk>) {
-        if let Update::Block(block, ack) = activity {
-            let height = {
-                let mut blocks = self.blocks.lock().unwrap();
-                assert_eq!(
-                    block.height().get(),
-                    blocks.len() as u64 + 1,
-                    "blocks in height order"
-                );
-                blocks.push(block.digest());
-                blocks.len() as u64
-            };
-            ack.acknowledge();
-            self.height.send_replace(height);
-        }
-    }
-}
-
-/// A buffer that stores and sends nothing (subscriptions stay pending, never cancelled).
-#[derive(Clone, Default)]
-struct NullBuffer(Arc<Mutex<Vec<oneshot::Sender<Blk>>>>);
-
-impl Buffer<Standard<Blk>> for NullBuffer {
-    type PublicKey = Key;
-    type CachedBlock = Blk;
-    async fn find_by_digest(&self, _: sha256::Digest) -> Option<Blk> {
-        None
-    }
-    async fn find_by_commitment(&self, _: sha256::Digest) -> Option<Blk> {
-        None
-    }
-    async fn subscribe_by_digest(&self, _: sha256::Digest) -> oneshot::Receiver<Blk> {
-        let (tx, rx) = oneshot::channel();
-        self.0.lock().unwrap().push(tx);
-        rx
-    }
-    async fn subscribe_by_commitment(&self, _: sha256::Digest) -> oneshot::Receiver<Blk> {
-        let (tx, rx) = oneshot::channel();
-        self.0.lock().unwrap().push(tx);
-        rx
-    }
-    async fn finalized(&self, _: sha256::Digest) {}
-    async fn send(&self, _: Round, _: Blk, _: Recipients<Key>) {}
-}
 
 /// Which buffer the validators run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -214,131 +72,34 @@ struct Outcome {
     buffer_messages: u64,
 }
 
-async fn archive<V: commonware_codec::Codec + Send + Sync + 'static>(
-    context: &Context,
-    prefix: &str,
-    name: &str,
-    page_cache: &CacheRef,
-    codec_config: V::Cfg,
-) -> immutable::Archive<Context, sha256::Digest, V> {
-    immutable::Archive::init(
-        context.with_label(name),
-        immutable::Config {
-            metadata_partition: format!("{prefix}-{name}-metadata"),
-            freezer_table_partition: format!("{prefix}-{name}-freezer-table"),
-            freezer_table_initial_size: 64,
-            freezer_table_resize_frequency: 10,
-            freezer_table_resize_chunk_size: 10,
-            freezer_key_partition: format!("{prefix}-{name}-freezer-key"),
-            freezer_key_page_cache: page_cache.clone(),
-            freezer_value_partition: format!("{prefix}-{name}-freezer-value"),
-            freezer_value_target_size: 1024,
-            freezer_value_compression: None,
-            ordinal_partition: format!("{prefix}-{name}-ordinal"),
-            items_per_section: NonZeroU64::new(10).unwrap(),
-            codec_config,
-            replay_buffer: NonZeroUsize::new(1024).unwrap(),
-            freezer_key_write_buffer: NonZeroUsize::new(1024).unwrap(),
-            freezer_value_write_buffer: NonZeroUsize::new(1024).unwrap(),
-            ordinal_write_buffer: NonZeroUsize::new(1024).unwrap(),
-        },
-    )
-    .await
-    .expect("archive")
-}
-
-/// One validator: its index, key and signing scheme.
-struct Seat<'a> {
-    index: usize,
-    key: &'a Key,
-    scheme: S,
-}
-
-/// Starts a validator's marshal with `buffer`; returns its mailbox.
-async fn start_marshal<B>(
+/// Starts validator `seat`'s marshal with `buffer`, its resolver on the simulated network
+/// (cut off from every peer when `isolated`).
+async fn validator<B>(
     context: &Context,
     oracle: &Oracle<Key, Context>,
     seat: Seat<'_>,
     buffer: B,
     app: App,
-    isolated_resolver: bool,
+    isolated: bool,
 ) -> Marshal<S, Standard<Blk>>
 where
-    B: Buffer<Standard<Blk>, PublicKey = Key>,
+    B: commonware_consensus::marshal::core::Buffer<Standard<Blk>, PublicKey = Key>,
 {
-    let Seat {
-        index: i,
-        key,
-        scheme,
-    } = seat;
-    let context = context.with_label(&format!("validator{i}"));
-    let prefix = format!("validator-{i}");
-    let page_cache = CacheRef::from_pooler(
-        &context,
-        NonZeroU16::new(1024).unwrap(),
-        NonZeroUsize::new(10).unwrap(),
-    );
-    let config = marshal::Config {
-        provider: ConstantProvider::<S, Epoch>::new(scheme),
-        epocher: FixedEpocher::new(NonZeroU64::new(1_000).unwrap()),
-        mailbox_size: 100,
-        view_retention_timeout: ViewDelta::new(10),
-        max_repair: NonZeroUsize::new(10).unwrap(),
-        max_pending_acks: NonZeroUsize::new(1).unwrap(),
-        block_codec_config: (),
-        partition_prefix: prefix.clone(),
-        prunable_items_per_section: NonZeroU64::new(10).unwrap(),
-        replay_buffer: NonZeroUsize::new(1024).unwrap(),
-        key_write_buffer: NonZeroUsize::new(1024).unwrap(),
-        value_write_buffer: NonZeroUsize::new(1024).unwrap(),
-        page_cache: page_cache.clone(),
-        strategy: Sequential,
-    };
-    let finalizations = archive::<Finalization<S, sha256::Digest>>(
-        &context,
-        &prefix,
-        "finalizations",
-        &page_cache,
-        S::certificate_codec_config_unbounded(),
-    )
-    .await;
-    let blocks = archive::<Blk>(&context, &prefix, "blocks", &page_cache, ()).await;
-
-    let control = oracle.control(key.clone());
-    let (sender, receiver) = control
+    let key = seat.key.clone();
+    let (sender, receiver) = oracle
+        .control(key.clone())
         .register(RESOLVER_CHANNEL, Quota::per_second(NonZeroU32::MAX))
         .await
         .unwrap();
-    let resolver_config = resolver::Config {
-        public_key: key.clone(),
+    // When isolated, every send of this resolver goes nowhere: it can reach no peer.
+    let (sender, _) =
+        sender.split_with(move |_, recipients, _| (!isolated).then(|| recipients.clone()));
+    let backfill = Backfill {
         peer_provider: oracle.manager(),
-        blocker: oracle.control(key.clone()),
-        mailbox_size: 100,
-        initial: Duration::from_secs(1),
-        timeout: Duration::from_secs(2),
-        fetch_retry_timeout: Duration::from_millis(100),
-        priority_requests: false,
-        priority_responses: false,
+        blocker: oracle.control(key),
+        channel: (sender, receiver),
     };
-    let resolver_context = context.with_label("resolver");
-    let resolver = if isolated_resolver {
-        // Every send of this resolver goes nowhere: it can reach no peer.
-        let (sender, _) = sender.split_with(|_, _, _| None);
-        resolver::init(&resolver_context, resolver_config, (sender, receiver))
-    } else {
-        let (sender, _) = sender.split_with(|_, recipients, _| Some(recipients.clone()));
-        resolver::init(&resolver_context, resolver_config, (sender, receiver))
-    };
-    let (actor, mailbox, _) =
-        Actor::<_, Standard<Blk>, _, _, _, _, _, commonware_utils::acknowledgement::Exact>::init(
-            context.with_label("marshal"),
-            finalizations,
-            blocks,
-            config,
-        )
-        .await;
-    actor.start(app, buffer, resolver);
-    mailbox
+    start_marshal(context, seat, buffer, app, backfill, 0).await
 }
 
 /// Runs the chain described by `setup` with `seed`.
@@ -347,7 +108,7 @@ fn chain(seed: u64, setup: Setup) -> (Outcome, String) {
         .with_seed(seed)
         .with_timeout(Some(Duration::from_secs(3_600)));
     deterministic::Runner::new(config).start(|mut context| async move {
-        let fixture = scheme::fixture(&mut context, b"shardcast-chain", VALIDATORS as u32);
+        let fixture = fixture(&mut context, VALIDATORS as u32);
         let keys: Vec<Key> = fixture.participants.clone();
         let (network, oracle) = simulated::Network::new(
             context.with_label("network"),
@@ -366,7 +127,7 @@ fn chain(seed: u64, setup: Setup) -> (Outcome, String) {
         let mut marshals = Vec::new();
         let mut apps = Vec::new();
         for (i, key) in keys.iter().enumerate() {
-            let app = App::new();
+            let app = App::default();
             let seat = Seat {
                 index: i,
                 key,
@@ -387,7 +148,7 @@ fn chain(seed: u64, setup: Setup) -> (Outcome, String) {
                             deque_size: 10,
                             peer_bytes: None,
                             priority: false,
-                            codec_config: (),
+                            codec_config: 0,
                             peer_provider: oracle.manager(),
                             workers: NonZeroUsize::new(2).unwrap(),
                             max_message_size: None,
@@ -397,7 +158,7 @@ fn chain(seed: u64, setup: Setup) -> (Outcome, String) {
                     );
                     engine.start(channel);
                     let isolated = setup.isolated_resolver;
-                    start_marshal(&context, &oracle, seat, buffer, app.clone(), isolated).await
+                    validator(&context, &oracle, seat, buffer, app.clone(), isolated).await
                 }
                 Kind::Reference => {
                     let channel = control
@@ -411,18 +172,18 @@ fn chain(seed: u64, setup: Setup) -> (Outcome, String) {
                             mailbox_size: 1024,
                             deque_size: 10,
                             priority: false,
-                            codec_config: (),
+                            codec_config: 0,
                             peer_provider: oracle.manager(),
                         },
                     );
                     engine.start(channel);
                     let isolated = setup.isolated_resolver;
-                    start_marshal(&context, &oracle, seat, buffer, app.clone(), isolated).await
+                    validator(&context, &oracle, seat, buffer, app.clone(), isolated).await
                 }
                 Kind::Null => {
                     let isolated = setup.isolated_resolver;
                     let buffer = NullBuffer::default();
-                    start_marshal(&context, &oracle, seat, buffer, app.clone(), isolated).await
+                    validator(&context, &oracle, seat, buffer, app.clone(), isolated).await
                 }
             };
             marshals.push(mailbox);
@@ -445,9 +206,9 @@ fn chain(seed: u64, setup: Setup) -> (Outcome, String) {
         let (mut subscriptions, mut answered) = (0, 0);
         let mut parent = Sha256::hash(b"");
         for h in 1..=setup.blocks {
-            let block = Blk::new(parent, Height::new(h));
+            let block = Blk::new(parent, Height::new(h), Vec::new());
             parent = block.digest();
-            let round = Round::new(Epoch::zero(), View::new(h));
+            let round = round(h);
             let proposer = (h % VALIDATORS as u64) as usize;
             // The others subscribe first, as consensus does when it verifies a proposal.
             let mut waiting = Vec::new();
@@ -464,20 +225,7 @@ fn chain(seed: u64, setup: Setup) -> (Outcome, String) {
                     answered += 1;
                 }
             }
-            let proposal = Proposal {
-                round,
-                parent: View::new(h - 1),
-                payload: block.digest(),
-            };
-            let finalizes: Vec<_> = fixture
-                .schemes
-                .iter()
-                .take(3)
-                .map(|s| Finalize::sign(s, proposal.clone()).expect("a signer"))
-                .collect();
-            let finalization =
-                Finalization::from_finalizes(&fixture.schemes[0], &finalizes, &Sequential)
-                    .expect("a quorum");
+            let finalization = finalization(&fixture.schemes, h, &block);
             for marshal in &mut marshals {
                 marshal
                     .report(Activity::Finalization(finalization.clone()))
