@@ -9,10 +9,8 @@
 //! `cargo bench -p shardcast-benches --bench chain [-- --validators N --blocks N --payload BYTES]`
 
 use commonware_broadcast::buffered;
-use commonware_consensus::Reporter;
 use commonware_consensus::marshal::core::Mailbox as Marshal;
 use commonware_consensus::marshal::standard::Standard;
-use commonware_consensus::simplex::types::Activity;
 use commonware_consensus::types::Height;
 use commonware_cryptography::{Digestible, Hasher, Sha256};
 use commonware_p2p::authenticated::lookup;
@@ -20,7 +18,8 @@ use commonware_p2p::{Address, AddressableManager as _};
 use commonware_runtime::{Clock, Metrics as _, Quota, Runner as _, tokio as cw};
 use commonware_utils::ordered::Map;
 use shardcast_benches::chain::{
-    App, Backfill, Blk, Key, S, Seat, cpu_seconds, finalization, fixture, round, start_marshal,
+    App, Backfill, Blk, Key, S, Seat, cpu_seconds, fixture, propose_and_finalize, reached,
+    start_marshal,
 };
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::num::{NonZeroU32, NonZeroUsize};
@@ -184,38 +183,20 @@ fn run(kind: Kind, opts: &Opts) -> Figures {
             bytes[..8].copy_from_slice(&h.to_le_bytes());
             let block = Blk::new(parent, Height::new(h), bytes);
             parent = block.digest();
-            let proposer = (h % validators as u64) as usize;
-            let mut waiting = Vec::new();
-            for (i, marshal) in marshals.iter().enumerate() {
-                if i != proposer {
-                    waiting.push(marshal.subscribe_by_digest(None, block.digest()).await);
-                }
-            }
-            let proposed = Instant::now();
-            marshals[proposer].proposed(round(h), block.clone()).await;
-            for receiver in waiting {
-                subscriptions += 1;
-                if let Ok(Ok(_)) = context.timeout(Duration::from_secs(5), receiver).await {
-                    answered += 1;
-                }
-            }
-            let finalization = finalization(&fixture.schemes, h, &block);
-            for marshal in &mut marshals {
-                marshal
-                    .report(Activity::Finalization(finalization.clone()))
-                    .await;
-            }
+            let (got, proposed) = propose_and_finalize(
+                &context,
+                &mut marshals,
+                &fixture.schemes,
+                h,
+                &block,
+                Duration::from_secs(5),
+            )
+            .await;
+            subscriptions += validators - 1;
+            answered += got;
             for app in &apps {
-                let mut height = app.height.subscribe();
-                let reached = context
-                    .timeout(Duration::from_secs(60), async move {
-                        height.wait_for(|reached| *reached >= h).await.map(|_| ())
-                    })
-                    .await;
-                assert!(
-                    matches!(reached, Ok(Ok(()))),
-                    "{kind:?}: height {h} not reached"
-                );
+                let ok = reached(&context, app, h, Duration::from_secs(60)).await;
+                assert!(ok, "{kind:?}: height {h} not reached");
             }
             let last = apps
                 .iter()

@@ -12,7 +12,7 @@ use commonware_consensus::marshal::resolver::p2p as resolver;
 use commonware_consensus::marshal::standard::Standard;
 use commonware_consensus::marshal::{self, Update};
 use commonware_consensus::simplex::scheme::ed25519 as scheme;
-use commonware_consensus::simplex::types::{Finalization, Finalize, Proposal};
+use commonware_consensus::simplex::types::{Activity, Finalization, Finalize, Proposal};
 use commonware_consensus::types::{Epoch, FixedEpocher, Height, Round, View, ViewDelta};
 use commonware_consensus::{Heightable, Reporter};
 use commonware_cryptography::certificate::{ConstantProvider, Scheme as _};
@@ -366,4 +366,53 @@ pub fn cpu_seconds() -> f64 {
         .filter_map(|i| fields.get(*i)?.parse::<f64>().ok())
         .sum();
     ticks / 100.0
+}
+
+/// One height of the chain: every validator but the proposer (`h` modulo their number)
+/// subscribes to `block` through marshal, as consensus does when it verifies; the proposer
+/// proposes it; each subscription waits up to `wait` for the buffer; then every validator is
+/// handed a real finalization. Returns how many subscriptions the buffer answered in time, and
+/// when the block was proposed.
+pub async fn propose_and_finalize<E: Clock>(
+    context: &E,
+    marshals: &mut [Marshal<S, Standard<Blk>>],
+    schemes: &[S],
+    h: u64,
+    block: &Blk,
+    wait: Duration,
+) -> (usize, Instant) {
+    let proposer = (h % marshals.len() as u64) as usize;
+    let mut waiting = Vec::new();
+    for (i, marshal) in marshals.iter().enumerate() {
+        if i != proposer {
+            waiting.push(marshal.subscribe_by_digest(None, block.digest()).await);
+        }
+    }
+    let proposed = Instant::now();
+    marshals[proposer].proposed(round(h), block.clone()).await;
+    let mut answered = 0;
+    for receiver in waiting {
+        if let Ok(Ok(got)) = context.timeout(wait, receiver).await {
+            assert_eq!(&got, block, "the subscribed block");
+            answered += 1;
+        }
+    }
+    let finalization = finalization(schemes, h, block);
+    for marshal in marshals.iter_mut() {
+        marshal
+            .report(Activity::Finalization(finalization.clone()))
+            .await;
+    }
+    (answered, proposed)
+}
+
+/// Waits up to `wait` until `app` has received height `h`; whether it has.
+pub async fn reached<E: Clock>(context: &E, app: &App, h: u64, wait: Duration) -> bool {
+    let mut height = app.height.subscribe();
+    let reached = context
+        .timeout(wait, async move {
+            height.wait_for(|reached| *reached >= h).await.map(|_| ())
+        })
+        .await;
+    matches!(reached, Ok(Ok(())))
 }

@@ -18,10 +18,8 @@
 //! `cargo test --release -p shardcast-benches --test chain -- --nocapture`
 
 use commonware_broadcast::buffered;
-use commonware_consensus::Reporter;
 use commonware_consensus::marshal::core::Mailbox as Marshal;
 use commonware_consensus::marshal::standard::Standard;
-use commonware_consensus::simplex::types::Activity;
 use commonware_consensus::types::Height;
 use commonware_cryptography::{Digestible, Hasher, Sha256, sha256};
 use commonware_p2p::Manager as _;
@@ -29,7 +27,8 @@ use commonware_p2p::simulated::{self, Link, Oracle};
 use commonware_runtime::{Clock, Metrics as _, Quota, Runner as _, deterministic};
 use commonware_utils::ordered::Set;
 use shardcast_benches::chain::{
-    App, Backfill, Blk, Key, NullBuffer, S, Seat, finalization, fixture, round, start_marshal,
+    App, Backfill, Blk, Key, NullBuffer, S, Seat, fixture, propose_and_finalize, reached,
+    start_marshal,
 };
 use std::num::{NonZeroU32, NonZeroUsize};
 use std::time::Duration;
@@ -208,39 +207,22 @@ fn chain(seed: u64, setup: Setup) -> (Outcome, String) {
         for h in 1..=setup.blocks {
             let block = Blk::new(parent, Height::new(h), Vec::new());
             parent = block.digest();
-            let round = round(h);
-            let proposer = (h % VALIDATORS as u64) as usize;
-            // The others subscribe first, as consensus does when it verifies a proposal.
-            let mut waiting = Vec::new();
-            for (i, marshal) in marshals.iter().enumerate() {
-                if i != proposer {
-                    waiting.push(marshal.subscribe_by_digest(None, block.digest()).await);
-                }
-            }
-            marshals[proposer].proposed(round, block.clone()).await;
-            for receiver in waiting {
-                subscriptions += 1;
-                if let Ok(Ok(got)) = context.timeout(Duration::from_secs(2), receiver).await {
-                    assert_eq!(got, block);
-                    answered += 1;
-                }
-            }
-            let finalization = finalization(&fixture.schemes, h, &block);
-            for marshal in &mut marshals {
-                marshal
-                    .report(Activity::Finalization(finalization.clone()))
-                    .await;
-            }
+            let (got, _) = propose_and_finalize(
+                &context,
+                &mut marshals,
+                &fixture.schemes,
+                h,
+                &block,
+                Duration::from_secs(2),
+            )
+            .await;
+            subscriptions += VALIDATORS - 1;
+            answered += got;
         }
         // Every application reaches the last height, or the run gives up after a minute of
         // simulated time.
         for app in &apps {
-            let mut height = app.height.subscribe();
-            let _ = context
-                .timeout(Duration::from_secs(60), async move {
-                    height.wait_for(|h| *h >= setup.blocks).await.map(|_| ())
-                })
-                .await;
+            reached(&context, app, setup.blocks, Duration::from_secs(60)).await;
         }
         let encoded = context.encode();
         let channel_messages = |channel: u64| -> u64 {
