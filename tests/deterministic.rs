@@ -49,6 +49,8 @@ struct Setup {
     /// Track set 0 (every peer primary) before the engines start.
     track: bool,
     workers: usize,
+    /// The network's largest message.
+    max_size: u32,
 }
 
 impl Default for Setup {
@@ -59,6 +61,7 @@ impl Default for Setup {
             tracked_peer_sets: 1,
             track: true,
             workers: 1,
+            max_size: 1024 * 1024,
         }
     }
 }
@@ -111,7 +114,7 @@ async fn network(
     let (network, oracle) = simulated::Network::new(
         context.with_label("network"),
         simulated::Config {
-            max_size: 1024 * 1024,
+            max_size: setup.max_size,
             disconnect_on_block: true,
             tracked_peer_sets: NonZeroUsize::new(setup.tracked_peer_sets).unwrap(),
         },
@@ -169,20 +172,33 @@ fn engine(
     )
 }
 
+/// Starts an engine for each key on its channel (peer `i` on `channels[i]`).
+fn start_engines(
+    context: &Context,
+    oracle: &Oracle<Key, Context>,
+    keys: &[Key],
+    channels: Vec<Channel>,
+    workers: usize,
+) -> Vec<Peer> {
+    keys.iter()
+        .zip(channels)
+        .enumerate()
+        .map(|(index, (key, channel))| {
+            let (engine, mailbox) = engine(context, index, key, oracle, workers);
+            Peer {
+                key: key.clone(),
+                mailbox,
+                handle: engine.start(channel),
+            }
+        })
+        .collect()
+}
+
 impl Setup {
     async fn start(self, context: &Context) -> Net {
         let keys = keys(self.peers);
         let (oracle, channels) = network(context, &self, &keys).await;
-        let mut peers = Vec::new();
-        for (index, (key, channel)) in keys.iter().zip(channels).enumerate() {
-            let (engine, mailbox) = engine(context, index, key, &oracle, self.workers);
-            let handle = engine.start(channel);
-            peers.push(Peer {
-                key: key.clone(),
-                mailbox,
-                handle,
-            });
-        }
+        let peers = start_engines(context, &oracle, &keys, channels, self.workers);
         context.sleep(A_JIFFY).await;
         Net {
             oracle,
@@ -528,15 +544,7 @@ fn malformed_payload_does_not_break_valid_traffic() {
         let (oracle, mut channels) = network(&context, &setup, &keys).await;
         // Peers 0 (the victim) and 1 run engines; peer 2 only has a raw sender.
         let (mut raw, _) = channels.pop().unwrap();
-        let mut peers = Vec::new();
-        for (index, channel) in channels.into_iter().enumerate() {
-            let (engine, mailbox) = engine(&context, index, &keys[index], &oracle, 1);
-            peers.push(Peer {
-                key: keys[index].clone(),
-                mailbox,
-                handle: engine.start(channel),
-            });
-        }
+        let peers = start_engines(&context, &oracle, &keys, channels, 1);
         context.sleep(A_JIFFY).await;
         let victim = peers[0].key.clone();
         let sent = raw
@@ -703,49 +711,17 @@ fn runtime_stop_stops_the_engine() {
 #[test]
 fn an_8_mib_block_is_delivered() {
     run(0, |context| async move {
-        let keys = keys(2);
-        let (network, oracle) = simulated::Network::new(
-            context.with_label("network"),
-            simulated::Config {
-                max_size: 16 << 20,
-                disconnect_on_block: true,
-                tracked_peer_sets: NonZeroUsize::MIN,
-            },
-        );
-        network.start();
-        let mut peers = Vec::new();
-        for (index, key) in keys.iter().enumerate() {
-            let channel = oracle
-                .control(key.clone())
-                .register(0, Quota::per_second(NonZeroU32::MAX))
-                .await
-                .unwrap();
-            let (engine, mailbox) = engine(&context, index, key, &oracle, 1);
-            peers.push(Peer {
-                key: key.clone(),
-                mailbox,
-                handle: engine.start(channel),
-            });
+        let net = Setup {
+            peers: 2,
+            max_size: 16 << 20,
+            ..Setup::default()
         }
-        let link = Link {
-            latency: LATENCY,
-            jitter: JITTER,
-            success_rate: 1.0,
-        };
-        oracle
-            .add_link(keys[0].clone(), keys[1].clone(), link.clone())
-            .await
-            .unwrap();
-        oracle
-            .add_link(keys[1].clone(), keys[0].clone(), link)
-            .await
-            .unwrap();
-        oracle.manager().track(0, set(&keys)).await;
-        context.sleep(A_JIFFY).await;
+        .start(&context)
+        .await;
         let block = Note(vec![0xB1; 8 << 20]);
-        let sent_to = broadcast(&peers[0], Recipients::All, &block).await;
-        assert_eq!(sent_to, vec![keys[1].clone()]);
-        delivered(&peers[1], &block).await;
+        let sent_to = broadcast(&net.peers[0], Recipients::All, &block).await;
+        assert_eq!(sent_to, vec![net.keys[1].clone()]);
+        delivered(&net.peers[1], &block).await;
     });
 }
 
@@ -813,15 +789,7 @@ fn a_secondary_peer_never_caches() {
             .manager()
             .track(0, TrackedPeers::new(set(&keys[1..]), set(&keys[..1])))
             .await;
-        let mut peers = Vec::new();
-        for (index, channel) in channels.into_iter().enumerate() {
-            let (engine, mailbox) = engine(&context, index, &keys[index], &oracle, 1);
-            peers.push(Peer {
-                key: keys[index].clone(),
-                mailbox,
-                handle: engine.start(channel),
-            });
-        }
+        let peers = start_engines(&context, &oracle, &keys, channels, 1);
         context.sleep(A_JIFFY).await;
         let message = note("from the secondary peer");
         let sent_to = broadcast(&peers[0], Recipients::All, &message).await;
