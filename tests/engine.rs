@@ -1,4 +1,4 @@
-//! The 20 scenarios of the reference engine's test suite (SPEC §7), on engines connected by the
+//! The 20 scenarios of the reference engine's test suite (its `buffered` module tests), on engines connected by the
 //! simulated network, with the reference's sizes: 100 ms latency, no jitter, 1 MiB messages,
 //! deque 10. Time is tokio's paused clock: simulated latency costs no wall time, and waits are
 //! on events (a subscription resolving, a peer set applied); the few fixed waits are simulated

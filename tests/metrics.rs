@@ -1,4 +1,4 @@
-//! Metric values after a known sequence of operations (SPEC §5's probe, plus shardcast's own
+//! Metric values after a known sequence of operations (the reference engine's metric probe, plus shardcast's own
 //! gauges), read from a real Prometheus recorder's rendered output.
 
 mod common;
@@ -68,7 +68,7 @@ fn reference_probe_sequence_counts_like_the_reference_except_abandoned_subscript
     assert_eq!(v(r#"shardcast_peer_total{sequencer="2"}"#), 1.0);
     assert_eq!(v(r#"shardcast_get_total{status="Success"}"#), 1.0);
     assert_eq!(v(r#"shardcast_get_total{status="Failure"}"#), 4.0);
-    // The reference counts abandoned waiters as get{Dropped} (SPEC §4.7); shardcast does not.
+    // The reference counts abandoned waiters as get{Dropped}; shardcast does not.
     assert_eq!(v(r#"shardcast_get_total{status="Dropped"}"#), 0.0);
     assert_eq!(v(r#"shardcast_subscribe_total{status="Success"}"#), 2.0);
     assert_eq!(v(r#"shardcast_subscribe_total{status="Dropped"}"#), 2.0);

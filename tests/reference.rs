@@ -1,4 +1,4 @@
-//! The cache-level scenarios of the reference engine's test suite (SPEC §7), written directly
+//! The cache-level scenarios of the reference engine's test suite (its `buffered` module tests), written directly
 //! against `Buffer`: the peers' messages are inserted as a receive task would, with no network.
 //! Each test names the reference test it mirrors.
 
@@ -169,7 +169,7 @@ fn peer_set_update_preserves_shared_messages() {
     buffer.check_invariants();
 }
 
-/// SPEC §4.2: a duplicate from the same sender moves to the front, so the next overflow evicts
+/// A duplicate from the same sender moves to the front, so the next overflow evicts
 /// the second-oldest instead (verified against the reference).
 #[test]
 fn duplicate_moves_to_front_of_the_senders_deque() {
@@ -186,7 +186,7 @@ fn duplicate_moves_to_front_of_the_senders_deque() {
     buffer.check_invariants();
 }
 
-/// SPEC §4.5: `get` and `subscribe` do not refresh recency.
+/// `get` and `subscribe` do not refresh recency.
 #[test]
 fn get_and_subscribe_do_not_touch_recency() {
     let buffer = buffer(2);
