@@ -59,8 +59,10 @@
 //!
 //! Not the same: the reference serialises every request on one loop, so under load its
 //! mailbox applies back-pressure to callers; shardcast's calls never wait on each other.
-//! Broadcasts made before `start` are queued and inserted once `start` has applied the initial
-//! peer set, as the reference does with its queued requests.
+//! Broadcasts made before `start` are queued, and inserted by the engine's sender task when it
+//! reaches them, after the initial peer set when the provider had one ready at `start` (the
+//! in-tree providers do), as the reference does with its queued requests; until then `get` does
+//! not find them, and a broadcast made right after `start` may be inserted before them.
 
 pub use commonware_codec as codec;
 pub use commonware_cryptography as cryptography;
@@ -213,7 +215,12 @@ where
             shared,
             queued,
         } = self;
+        // Closes the buffer however this task ends: stopped, aborted before the engine started
+        // (while subscribing to the peer provider), or never run at all (spawned on an aborted
+        // tree). Once the engine runs, its own stop watcher closes it too (idempotent).
+        let closer = CloseOnDrop(buffer.clone());
         context.spawn(move |context| async move {
+            let _closer = closer;
             let peer_sets = P2pPeerSets::subscribe(&mut peer_provider).await;
             let mut config = EngineConfig::new(codec_config).with_workers(workers.get());
             config.priority = priority;
@@ -237,6 +244,15 @@ where
             drop(shared);
             stopped.await;
         })
+    }
+}
+
+/// Closes a buffer when dropped.
+struct CloseOnDrop<P: PublicKey, M: Message>(Arc<Buffer<P, M>>);
+
+impl<P: PublicKey, M: Message> Drop for CloseOnDrop<P, M> {
+    fn drop(&mut self) {
+        self.0.close();
     }
 }
 
@@ -273,8 +289,9 @@ where
     ///
     /// Once the engine runs, the insert has happened when this returns, and the send never
     /// blocks the caller and completes even if the caller drops the receiver. Before
-    /// [`Engine::start`], the broadcast is queued and inserted once the initial peer set is
-    /// applied. After the engine stopped, nothing is inserted and the receiver yields the
+    /// [`Engine::start`], the broadcast is queued and inserted by the engine's sender task when
+    /// it reaches it (after the initial peer set, when the provider had one ready; see the
+    /// module docs). After the engine stopped, nothing is inserted and the receiver yields the
     /// channel's error.
     pub async fn broadcast(
         &self,

@@ -82,7 +82,9 @@ impl Config {
     /// digests until both bounds hold, never another peer's; a message larger than `limit` is
     /// not cached for that peer ([`Insert::TooLarge`](crate::Insert::TooLarge)), but its
     /// subscribers are served. Cached bytes then stay within |primary| x `limit` at every
-    /// instant, whatever peers send.
+    /// instant, whatever peers send. (One exception, only for digests that do not cover the
+    /// whole message: when two copies of one digest differ in size and race, an insert may store
+    /// the larger copy a moment before it evicts for it.)
     ///
     /// Pick a count alone when messages are of one size (it is the reference's bound), a byte
     /// budget when sizes vary widely (150 B to 8 MiB blocks), and both to cap the number of

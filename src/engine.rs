@@ -85,8 +85,9 @@ pub struct EngineConfig<C> {
     /// Most bytes of frames handed to the workers and not yet handled (default
     /// [`DEFAULT_MAX_QUEUED_BYTES`], 64 MiB). When it is reached the reader stops taking frames
     /// from the receiver until the workers catch up: back-pressure on the network, whatever
-    /// peers send. A single frame larger than the budget passes alone. Beyond it, the reader
-    /// holds at most one batch in hand (up to 1 MiB, or one frame larger than that).
+    /// peers send. When nothing is queued, one batch passes whatever its size (up to 64 frames
+    /// and 1 MiB, or a single larger frame), so a budget below that is exceeded by one batch.
+    /// Beyond what is queued, the reader holds at most one batch and one frame in hand.
     pub max_queued_bytes: usize,
 }
 
@@ -141,7 +142,8 @@ pub struct EngineStats {
     pub panicked: u64,
     /// Bytes of frames handed to the workers and not yet handled, now.
     pub queued_bytes: u64,
-    /// The most `queued_bytes` has been (bounded by `max_queued_bytes`, or one frame).
+    /// The most `queued_bytes` has been: at most `max_queued_bytes`, or one batch when that is
+    /// larger (see [`EngineConfig::max_queued_bytes`]).
     pub queued_bytes_peak: u64,
 }
 

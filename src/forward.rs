@@ -12,7 +12,9 @@
 //!   sender: the receiver reads the channel's error, as the reference's `Canceled`.
 //!
 //! The forwarder polls both under its own small mutex and never holds it while dropping the
-//! subscription or sending, so it takes no buffer lock while holding it.
+//! subscription or sending, so it takes no buffer lock while holding it. Its polls of the
+//! channel spend no coop budget: a spent budget would make tokio wake the forwarder from inside
+//! its own poll.
 
 use crate::buffer::Subscription;
 use crate::message::Message;
@@ -59,7 +61,14 @@ impl<M: Message, T: Send + 'static> Forwarder<M, T> {
         let Some((subscription, responder)) = state.as_mut() else {
             return; // finished by an earlier wake-up
         };
-        let outcome = if responder.poll_closed(&mut cx).is_ready() {
+        // Unconstrained: `poll_closed` would otherwise spend the polling task's coop budget,
+        // and once that is spent it wakes its waker (this forwarder) at once on a thread with
+        // no scheduler (a `block_on` root), re-entering this lock.
+        let closed = {
+            let closed = std::pin::pin!(tokio::task::unconstrained(responder.closed()));
+            closed.poll(&mut cx).is_ready()
+        };
+        let outcome = if closed {
             None // the receiver is gone: cancel
         } else {
             match Pin::new(subscription).poll(&mut cx) {
@@ -138,6 +147,38 @@ mod tests {
         assert_eq!(buffer.stats().subscriptions, 0);
         assert_eq!(buffer.stats().waiting_digests, 0);
         buffer.check_invariants();
+    }
+
+    /// Regression: the forwarder polled the channel with the inserting task's coop budget; once
+    /// a `block_on` root had spent it, tokio woke the forwarder inside its own poll, and the
+    /// thread deadlocked on the forwarder's mutex.
+    #[test]
+    fn an_insert_from_a_root_future_with_its_budget_spent_does_not_deadlock() {
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .build()
+                .unwrap();
+            let outcome = runtime.block_on(async {
+                let buffer = buffer();
+                let (tx, rx) = oneshot::channel();
+                forward(buffer.subscribe(7), tx, |m| m);
+                // Spend the root future's budget: every ready oneshot costs one unit.
+                for _ in 0..512 {
+                    let (t, r) = oneshot::channel::<()>();
+                    t.send(()).unwrap();
+                    r.await.unwrap();
+                }
+                buffer.insert(1, Msg(7));
+                rx.await
+            });
+            let _ = done_tx.send(outcome);
+        });
+        let outcome = done_rx
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .expect("the insert returned (no deadlock)");
+        assert_eq!(outcome, Ok(Msg(7)));
     }
 
     #[test]

@@ -725,6 +725,32 @@ fn an_8_mib_block_is_delivered() {
     });
 }
 
+/// Regression: an engine aborted before its task ran (or while it subscribed to the peer
+/// provider) left its buffer open, so subscriptions waited forever instead of `Canceled`.
+#[test]
+fn an_engine_aborted_before_it_ran_cancels_subscriptions() {
+    run(0, |context| async move {
+        let setup = Setup {
+            peers: 1,
+            ..Setup::default()
+        };
+        let keys = keys(1);
+        let (oracle, mut channels) = network(&context, &setup, &keys).await;
+        let (engine, mailbox) = engine(&context, 0, &keys[0], &oracle, 1);
+        let pending = mailbox.subscribe(note("never").digest()).await;
+        engine.start(channels.pop().unwrap()).abort();
+        let outcome = context.timeout(Duration::from_secs(10), pending).await;
+        assert!(matches!(outcome, Ok(Err(_))), "cancelled, not left waiting");
+        assert!(
+            mailbox
+                .subscribe(note("later").digest())
+                .await
+                .await
+                .is_err()
+        );
+    });
+}
+
 /// #15 `test_peer_set_update_evicts_disconnected_peer_buffers`.
 #[test]
 fn peer_set_update_evicts_a_departed_peers_messages() {
