@@ -8,7 +8,7 @@
 //! buffer without a budget.
 
 use shardcast::{Blob, Buffer, Config};
-use shardcast_benches::{median, ns_per_call, payload};
+use shardcast_benches::{median, ns_per_call, payload, side_by_side};
 use std::hint::black_box;
 
 const PEERS: u32 = 4;
@@ -25,12 +25,7 @@ fn buffer(deque: usize, budget: Option<usize>) -> Buffer<u32, Blob> {
 }
 
 fn main() {
-    let quick = std::env::args().any(|a| a == "--quick");
-    let (runs, n) = if quick { (3, 200_000) } else { (9, 1_000_000) };
-    metrics::set_global_recorder(
-        metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder(),
-    )
-    .expect("no other recorder");
+    let (runs, n) = side_by_side(1_000_000);
     // Blobs of 32 to 1,056 bytes, so that a byte budget binds at different counts.
     let blobs: Vec<Blob> = (0..65_536u64)
         .map(|i| {

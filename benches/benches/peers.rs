@@ -7,7 +7,7 @@
 
 use commonware_cryptography::{Signer as _, ed25519};
 use shardcast::{Blob, Buffer, Config};
-use shardcast_benches::{median, ns_per_call, payload};
+use shardcast_benches::{median, ns_per_call, payload, side_by_side};
 use std::hint::black_box;
 use std::time::Instant;
 
@@ -23,12 +23,7 @@ where
 }
 
 fn main() {
-    let quick = std::env::args().any(|a| a == "--quick");
-    let (runs, n) = if quick { (3, 200_000) } else { (9, 1_000_000) };
-    metrics::set_global_recorder(
-        metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder(),
-    )
-    .expect("no other recorder");
+    let (runs, n) = side_by_side(1_000_000);
     let small: Vec<u32> = (0..PEERS as u32).collect();
     let keys: Vec<ed25519::PublicKey> = (0..PEERS as u64)
         .map(|i| ed25519::PrivateKey::from_seed(i).public_key())

@@ -12,7 +12,7 @@ use commonware_runtime::{Metrics as _, Runner as _};
 use shardcast::commonware::{Config as CwConfig, Engine, Wire};
 use shardcast::{Blob, BlobConfig, Buffer, Config, Message};
 use shardcast_benches::actor::OneSetProvider;
-use shardcast_benches::{median, ns_per_call as time, payload};
+use shardcast_benches::{median, ns_per_call as time, payload, side_by_side};
 use std::hint::black_box;
 use std::num::NonZeroUsize;
 use std::sync::Arc;
@@ -54,12 +54,7 @@ impl Under for Registry {
 }
 
 fn main() {
-    let quick = std::env::args().any(|a| a == "--quick");
-    let (runs, n) = if quick { (3, 200_000) } else { (9, 2_000_000) };
-    metrics::set_global_recorder(
-        metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder(),
-    )
-    .expect("no other recorder");
+    let (runs, n) = side_by_side(2_000_000);
     let runner = commonware_runtime::deterministic::Runner::default();
     runner.start(|context| async move {
         let key = ed25519::PrivateKey::from_seed(0).public_key();

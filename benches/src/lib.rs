@@ -52,3 +52,18 @@ pub fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
     values[values.len() / 2]
 }
+
+/// The set-up every interleaved side-by-side bench shares: installs a real Prometheus recorder
+/// (metrics cost what they cost in production) and returns how many runs of how many calls to
+/// make: 3 runs of 200,000 with `--quick`, else 9 runs of `calls`.
+pub fn side_by_side(calls: usize) -> (usize, usize) {
+    metrics::set_global_recorder(
+        metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder(),
+    )
+    .expect("no other recorder");
+    if std::env::args().any(|a| a == "--quick") {
+        (3, 200_000)
+    } else {
+        (9, calls)
+    }
+}
