@@ -98,8 +98,7 @@
 //! | feature | default | what it adds |
 //! |---|---|---|
 //! | `engine` | yes | [`engine`], [`net`], [`runtime`], [`Blob`], [`Codec`] (tokio, flume, sha2) |
-//! | `prometheus` | yes | `prometheus::serve`, a `/metrics` endpoint |
-//! | `cli` | yes | the `shardcast` demo binary |
+//! | `prometheus` | no | `prometheus::serve`, a `/metrics` endpoint (an HTTP exporter) |
 //! | `commonware` | no | `commonware::{Engine, Mailbox, Config}`, the p2p adapters, `Wire`, `runtime::Commonware` |
 //! | `marshal` | no | the commonware `Mailbox` as commonware-consensus's `marshal::core::Buffer` (see [`marshal`]) |
 //! | `test-util` | no | `Buffer::check_invariants` |

@@ -5,6 +5,7 @@
 pub mod actor;
 pub mod chain;
 pub mod shard;
+pub mod tcp_chain;
 
 use bytes::Bytes;
 use shardcast::{Blob, Codec};

@@ -1,5 +1,6 @@
-//! `shardcast`: runs a cluster of shardcast nodes on the simulated WAN and reports how well it
-//! disseminated (`shardcast demo --help`).
+//! `shardcast`: runs a cluster of shardcast nodes on the simulated WAN (or on commonware-p2p) and
+//! reports how well it disseminated (`shardcast demo --help`), or a marshal chain with shardcast
+//! and with the reference buffer (`shardcast chain --help`, feature `chain`).
 
 use clap::{Args, Parser, Subcommand};
 use futures_util::StreamExt;
@@ -34,6 +35,23 @@ struct Cli {
 enum Command {
     /// Run a cluster on the simulated WAN (the default).
     Demo(DemoArgs),
+    /// Run a commonware-consensus marshal chain over commonware-p2p on 127.0.0.1 (tokio), with
+    /// shardcast and then with the reference's buffered engine as every validator's block
+    /// buffer, and print the latency and CPU of each (needs the `chain` feature).
+    Chain(ChainArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+struct ChainArgs {
+    /// Validators, each with its own network, marshal and buffer.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u64).range(2..=64))]
+    validators: u64,
+    /// Blocks proposed, in turn by the validators.
+    #[arg(long, default_value_t = 40, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    blocks: u64,
+    /// Payload bytes per block.
+    #[arg(long, default_value_t = 1 << 20, value_parser = clap::value_parser!(u64).range(1..=(16 << 20)))]
+    payload: u64,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -121,6 +139,7 @@ fn main() -> ExitCode {
         .init();
     let args = match cli.command {
         Some(Command::Demo(args)) => args,
+        Some(Command::Chain(args)) => return chain(args),
         None => cli.demo,
     };
     let result = match args.network {
@@ -141,7 +160,7 @@ fn main() -> ExitCode {
         }
         #[cfg(not(feature = "commonware"))]
         NetworkKind::Commonware => Err("this binary was built without the `commonware` feature: \
-             cargo run --release --features commonware -- --network commonware"
+             cargo run --release -p shardcast-demo --features commonware -- --network commonware"
             .to_string()),
     };
     match result {
@@ -152,6 +171,27 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The marshal chain, with each buffer in turn.
+#[cfg(feature = "chain")]
+fn chain(args: ChainArgs) -> ExitCode {
+    let opts = shardcast_benches::tcp_chain::Opts {
+        validators: args.validators as usize,
+        blocks: args.blocks,
+        payload: args.payload as usize,
+    };
+    print!("{}", shardcast_benches::tcp_chain::compare(&opts));
+    ExitCode::SUCCESS
+}
+
+#[cfg(not(feature = "chain"))]
+fn chain(_: ChainArgs) -> ExitCode {
+    eprintln!(
+        "error: this binary was built without the `chain` feature: \
+         cargo run --release -p shardcast-demo --features chain -- chain"
+    );
+    ExitCode::FAILURE
 }
 
 /// A deterministic payload: node, index, then seeded filler.
