@@ -4,7 +4,7 @@
 //! per-call registry lookup, no per-call string formatting (the one exception is the opt-in
 //! per-sender series, looked up once per new sender). Two backends sit behind the same handles,
 //! so the hot path costs the same whichever backs it (one predictable branch and one atomic
-//! add):
+//! add on a cache line of the calling thread's own):
 //!
 //! - **the [`metrics`] facade**, for [`Buffer::new`](crate::Buffer::new) and the tokio engine:
 //!   install a recorder (for example `metrics-exporter-prometheus`) *before* building the
@@ -14,6 +14,26 @@
 //!   `context.register`, as prometheus-client types, under the context's label, so they appear
 //!   in `context.encode()` beside the application's own. prometheus-client appends `_total` to
 //!   counter names, so the names below read the same in both.
+//!
+//! # Striped counters, and how fresh a count is
+//!
+//! A counter bumped on every `get` by tasks on several cores would be one cache line bouncing
+//! between them: at two threads that costs more than the lookup it counts. So every hot-path
+//! counter is split into 16 stripes, each on its own 128-byte line, and a thread adds to the
+//! stripe it was given on its first count (round-robin). What a scrape reads depends on the
+//! backend:
+//!
+//! - **Registry: exact.** The counter is registered as a metric of our own whose encoding sums
+//!   the stripes, so `context.encode()` reads every count made before it.
+//! - **Facade: at most 63 per thread behind.** The `metrics` facade has no hook at scrape time,
+//!   so a stripe hands its count to the recorder when it reaches [`FACADE_BATCH`] (64). A
+//!   series can lag by up to 63 for each stripe in use (at most 16 x 63 = 1,008), until
+//!   [`Buffer::flush_metrics`](crate::Buffer::flush_metrics) hands over the rest, or the buffer
+//!   drops (its counters flush then). A rate over a scrape interval is unaffected in practice;
+//!   call `flush_metrics` before reading a count that must be exact (tests, shutdown).
+//!
+//! Gauges are not striped: they move on inserts, evictions and subscriptions, not on `get`,
+//! and the facade's gauges must stay exact.
 //!
 //! Names and label values follow the reference engine, so existing dashboards keep working:
 //!
@@ -40,6 +60,8 @@
 //! but is exact at every instant, where the reference refreshes it once per event of its loop.
 
 use metrics::{describe_counter, describe_gauge};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 /// Metric name suffixes (each is prefixed with [`Config::metrics_prefix`](crate::Config::metrics_prefix)
 /// on the facade, and with the context's label in a commonware registry).
@@ -117,26 +139,173 @@ type RegistryCounter = prometheus_client::metrics::counter::Counter;
 #[cfg(feature = "commonware")]
 type RegistryGauge = prometheus_client::metrics::gauge::Gauge;
 #[cfg(feature = "commonware")]
-type RegistryFamily<V> =
-    prometheus_client::metrics::family::Family<[(&'static str, V); 1], RegistryCounter>;
+type RegistryFamily<V, M = RegistryCounter> =
+    prometheus_client::metrics::family::Family<[(&'static str, V); 1], M>;
+
+/// Stripes per hot-path counter. Threads take stripes round-robin, so up to this many threads
+/// count without sharing a cache line.
+const STRIPES: usize = 16;
+
+/// A facade counter's stripe hands its count to the recorder once it holds this many. See
+/// [`Buffer::flush_metrics`](crate::Buffer::flush_metrics) for what that means for a scrape.
+pub const FACADE_BATCH: u64 = 64;
+
+/// One stripe, alone on its cache line (128 bytes: adjacent-line prefetchers pair lines).
+#[derive(Default)]
+#[repr(align(128))]
+struct Stripe(AtomicU64);
+
+/// A count split over [`STRIPES`] cache lines: each thread adds to its own stripe, so counting
+/// on a hot path from several cores is one uncontended atomic add, never a shared line.
+#[derive(Default)]
+pub(crate) struct Stripes([Stripe; STRIPES]);
+
+/// This thread's stripe, assigned round-robin on its first count.
+#[inline]
+fn stripe_index() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static INDEX: usize = NEXT.fetch_add(1, Ordering::Relaxed) % STRIPES;
+    }
+    // During thread teardown the slot may be gone: any stripe is correct, only slower.
+    INDEX.try_with(|index| *index).unwrap_or(0)
+}
+
+impl Stripes {
+    /// Adds `n` to this thread's stripe; returns the stripe and its new value.
+    #[inline]
+    fn add(&self, n: u64) -> (usize, u64) {
+        let index = stripe_index();
+        let before = self.0[index].0.fetch_add(n, Ordering::Relaxed);
+        (index, before.wrapping_add(n))
+    }
+
+    /// Empties stripe `index`, returning what it held.
+    fn take(&self, index: usize) -> u64 {
+        self.0[index].0.swap(0, Ordering::Relaxed)
+    }
+
+    /// Empties every stripe, returning the sum.
+    fn drain(&self) -> u64 {
+        (0..STRIPES).map(|i| self.take(i)).sum()
+    }
+
+    /// The sum of the stripes.
+    #[cfg(feature = "commonware")]
+    fn sum(&self) -> u64 {
+        self.0
+            .iter()
+            .map(|s| s.0.load(Ordering::Relaxed))
+            .fold(0, u64::wrapping_add)
+    }
+}
+
+/// A striped counter for a commonware registry: exact at every scrape, because encoding sums
+/// the stripes.
+#[cfg(feature = "commonware")]
+#[derive(Clone, Default)]
+pub(crate) struct StripedCounter(Arc<Stripes>);
+
+#[cfg(feature = "commonware")]
+impl std::fmt::Debug for StripedCounter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("StripedCounter")
+            .field(&self.0.sum())
+            .finish()
+    }
+}
+
+#[cfg(feature = "commonware")]
+impl prometheus_client::metrics::TypedMetric for StripedCounter {
+    const TYPE: prometheus_client::metrics::MetricType =
+        prometheus_client::metrics::MetricType::Counter;
+}
+
+#[cfg(feature = "commonware")]
+impl prometheus_client::encoding::EncodeMetric for StripedCounter {
+    fn encode(
+        &self,
+        mut encoder: prometheus_client::encoding::MetricEncoder,
+    ) -> Result<(), std::fmt::Error> {
+        encoder
+            .encode_counter::<prometheus_client::encoding::NoLabelSet, _, u64>(&self.0.sum(), None)
+    }
+
+    fn metric_type(&self) -> prometheus_client::metrics::MetricType {
+        <Self as prometheus_client::metrics::TypedMetric>::TYPE
+    }
+}
+
+/// A striped counter in front of a facade counter: counts reach the recorder
+/// [`FACADE_BATCH`] at a time per stripe, and in full on a flush or when the last handle drops.
+pub(crate) struct FacadeCounter {
+    stripes: Stripes,
+    sink: metrics::Counter,
+}
+
+impl FacadeCounter {
+    fn flush(&self) {
+        let pending = self.stripes.drain();
+        if pending > 0 {
+            self.sink.increment(pending);
+        }
+    }
+}
+
+impl Drop for FacadeCounter {
+    fn drop(&mut self) {
+        self.flush();
+    }
+}
 
 /// A cached counter handle, on either backend.
+///
+/// The hot-path counters are striped (one uncontended add on the calling thread's cache line);
+/// the opt-in per-sender series, one per sender, are plain.
 #[derive(Clone)]
 pub(crate) enum Counter {
-    Facade(metrics::Counter),
+    Facade(Arc<FacadeCounter>),
+    FacadePlain(metrics::Counter),
     #[cfg(feature = "commonware")]
-    Registry(RegistryCounter),
+    Registry(StripedCounter),
+    #[cfg(feature = "commonware")]
+    RegistryPlain(RegistryCounter),
 }
 
 impl Counter {
+    fn facade(sink: metrics::Counter) -> Self {
+        Self::Facade(Arc::new(FacadeCounter {
+            stripes: Stripes::default(),
+            sink,
+        }))
+    }
+
     #[inline]
     pub(crate) fn increment(&self, n: u64) {
         match self {
-            Self::Facade(counter) => counter.increment(n),
+            Self::Facade(counter) => {
+                let (index, pending) = counter.stripes.add(n);
+                if pending >= FACADE_BATCH {
+                    counter.sink.increment(counter.stripes.take(index));
+                }
+            }
+            Self::FacadePlain(counter) => counter.increment(n),
             #[cfg(feature = "commonware")]
             Self::Registry(counter) => {
+                counter.0.add(n);
+            }
+            #[cfg(feature = "commonware")]
+            Self::RegistryPlain(counter) => {
                 counter.inc_by(n);
             }
+        }
+    }
+
+    /// Hands what the stripes hold to the recorder (facade; registry counters are always
+    /// exact).
+    fn flush(&self) {
+        if let Self::Facade(counter) = self {
+            counter.flush();
         }
     }
 }
@@ -212,7 +381,7 @@ impl Metrics {
             }
         }
         let counter = |suffix: &str, key: &'static str, value: &'static str| {
-            Counter::Facade(metrics::counter!(name(suffix), key => value))
+            Counter::facade(metrics::counter!(name(suffix), key => value))
         };
         let gauge = |suffix: &str| Gauge::Facade(metrics::gauge!(name(suffix)));
         Self {
@@ -246,7 +415,7 @@ impl Metrics {
         use prometheus_client::metrics::family::Family;
 
         let family = |suffix: &'static str, key: &'static str| {
-            let family: RegistryFamily<&'static str> = Family::default();
+            let family: RegistryFamily<&'static str, StripedCounter> = Family::default();
             context.register(
                 suffix.trim_end_matches("_total"),
                 help(suffix),
@@ -293,12 +462,31 @@ impl Metrics {
     pub(crate) fn peer_counter(&self, sequencer: String) -> Counter {
         match &self.peer_series {
             PeerSeries::Facade(name) => {
-                Counter::Facade(metrics::counter!(name.clone(), "sequencer" => sequencer))
+                Counter::FacadePlain(metrics::counter!(name.clone(), "sequencer" => sequencer))
             }
             #[cfg(feature = "commonware")]
             PeerSeries::Registry(family) => {
-                Counter::Registry(family.get_or_create(&[("sequencer", sequencer)]).clone())
+                Counter::RegistryPlain(family.get_or_create(&[("sequencer", sequencer)]).clone())
             }
+        }
+    }
+
+    /// Hands every count the facade counters' stripes hold to the recorder.
+    pub(crate) fn flush(&self) {
+        for counter in [
+            &self.receive_success,
+            &self.receive_dropped,
+            &self.receive_invalid,
+            &self.subscribe_success,
+            &self.subscribe_dropped,
+            &self.get_success,
+            &self.get_failure,
+            &self.evict_overflow,
+            &self.evict_peer_left,
+            &self.evict_closed,
+            &self.evict_bytes,
+        ] {
+            counter.flush();
         }
     }
 

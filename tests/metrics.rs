@@ -59,6 +59,7 @@ fn reference_probe_sequence_counts_like_the_reference_except_abandoned_subscript
     buffer.receive(1, msg(22));
     assert!(kept.is_ready());
 
+    buffer.flush_metrics();
     let rendered = recorder.handle().render();
     let v = |series: &str| value(&rendered, series);
     assert_eq!(v(r#"shardcast_receive_total{status="Success"}"#), 3.0);
@@ -90,6 +91,7 @@ fn cached_gauge_and_eviction_counters_follow_overflow_and_peer_departure() {
     buffer.insert(2, msg(9));
     buffer.update_primary([1]); // 9 goes, 4 stays (peer 1 holds it)
 
+    buffer.flush_metrics();
     let rendered = recorder.handle().render();
     let v = |series: &str| value(&rendered, series);
     assert_eq!(v(r#"node_evictions_total{reason="overflow"}"#), 3.0);
@@ -129,6 +131,7 @@ fn subscription_cancelled_concurrently_with_its_insert_is_counted_exactly_once()
         drop(subs); // races with the inserts
         inserts.join().unwrap();
     });
+    buffer.flush_metrics();
     let rendered = recorder.handle().render();
     let served = value(&rendered, r#"shardcast_subscribe_total{status="Success"}"#);
     let dropped = value(&rendered, r#"shardcast_subscribe_total{status="Dropped"}"#);
@@ -164,6 +167,7 @@ fn byte_budget_metrics() {
     );
     assert!(waiting.is_ready(), "its subscriber is served");
     assert!(!buffer.contains(&3));
+    buffer.flush_metrics();
     let rendered = recorder.handle().render();
     assert_eq!(
         value(&rendered, "shardcast_evictions_total{reason=\"bytes\"}"),
@@ -175,4 +179,47 @@ fn byte_budget_metrics() {
         1.0
     );
     buffer.check_invariants();
+}
+
+/// Facade counters are striped per thread and reach the recorder in batches of
+/// `FACADE_BATCH`: a count below a batch is held until `flush_metrics`, a full batch is handed
+/// over at once, and after a flush the sum over several threads is exact. Dropping the buffer
+/// flushes what is left.
+#[test]
+fn facade_counters_reach_the_recorder_in_batches_and_exactly_on_flush() {
+    use shardcast::metrics::FACADE_BATCH;
+    let recorder = recorder();
+    let buffer = std::sync::Arc::new(buffer_with(&recorder, Config::new(4)));
+    let misses = |recorder: &PrometheusRecorder| {
+        value(
+            &recorder.handle().render(),
+            r#"shardcast_get_total{status="Failure"}"#,
+        )
+    };
+    for id in 0..FACADE_BATCH - 1 {
+        assert!(buffer.get(&id).is_none());
+    }
+    assert_eq!(misses(&recorder), 0.0, "held in this thread's stripe");
+    assert!(buffer.get(&0).is_none());
+    assert_eq!(misses(&recorder), FACADE_BATCH as f64, "a full batch");
+
+    let (threads, per_thread) = (4u64, 1_000u64);
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            let buffer = buffer.clone();
+            scope.spawn(move || {
+                for id in 0..per_thread {
+                    assert!(buffer.get(&id).is_none());
+                }
+            });
+        }
+    });
+    let total = FACADE_BATCH + threads * per_thread;
+    assert!(misses(&recorder) <= total as f64);
+    buffer.flush_metrics();
+    assert_eq!(misses(&recorder), total as f64, "exact after a flush");
+
+    assert!(buffer.get(&1).is_none());
+    drop(buffer);
+    assert_eq!(misses(&recorder), (total + 1) as f64, "the drop flushed");
 }

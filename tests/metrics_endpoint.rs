@@ -73,6 +73,8 @@ async fn metrics_endpoint_serves_receive_counters_over_http() {
     })
     .await
     .expect("every frame is counted");
+    // Facade counters reach the recorder in per-thread batches: hand over the rest.
+    b.buffer().flush_metrics();
 
     let (status, body) = fetch(server.local_addr(), "/metrics").await;
     assert_eq!(status, "HTTP/1.1 200 OK");

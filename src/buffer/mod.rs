@@ -506,6 +506,17 @@ where
         self.deque_size
     }
 
+    /// Hands every count still held in the counters' stripes to the `metrics` recorder, so that
+    /// a scrape after this call reads every operation made before it.
+    ///
+    /// Counters on the facade path are striped per thread and reach the recorder 64 at a time
+    /// per stripe (see [`crate::metrics`]): without a flush a series may read up to 63 per
+    /// thread low. Counters in a commonware registry are exact at every scrape, and this does
+    /// nothing for them. Dropping the buffer flushes too.
+    pub fn flush_metrics(&self) {
+        self.store.metrics.flush();
+    }
+
     /// The buffer's current size.
     pub fn stats(&self) -> Stats {
         let counts = &self.store.counts;
