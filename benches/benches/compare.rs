@@ -8,12 +8,13 @@
 //! is taken from the workspace root).
 
 use bytes::Bytes;
+use commonware_cryptography::ed25519;
 use commonware_runtime::Runner as _;
 use dashmap::DashMap;
 use shardcast::{Blob, BlobConfig, Buffer, Codec, Config, Message};
 use shardcast_benches::actor::{self, Actor, ActorMessage};
 use shardcast_benches::shard::Node;
-use shardcast_benches::{frames, payload};
+use shardcast_benches::{PeerKey, frames, payload, peer_keys};
 use std::fmt::Write as _;
 use std::hint::black_box;
 use std::path::PathBuf;
@@ -331,7 +332,55 @@ impl Bench {
                     format!("get {kind}, {threads} task(s)"),
                     "ops/s",
                     Better::Higher,
-                    [s, a, l],
+                    [s, a.clone(), l],
+                );
+                // `read`: the cached message lent to a closure, no clone (the limit: the same
+                // closure on the bare map's guard). The actor has no such call: its `get`.
+                let r = repeat(runs, || {
+                    let (buffer, digests) = (buffer.clone(), digests.clone());
+                    throughput(threads, d, move |t, deadline| {
+                        let (buffer, digests) = (buffer.clone(), digests.clone());
+                        async move {
+                            let mut n = t * 97;
+                            while Instant::now() < deadline {
+                                for _ in 0..64 {
+                                    black_box(
+                                        buffer.read(&digests[n % CACHED], |m| m.payload().len()),
+                                    );
+                                    n += 1;
+                                }
+                            }
+                            (n - t * 97) as u64
+                        }
+                    })
+                })
+                .await;
+                let l = repeat(runs, || {
+                    let (limit, digests) = (limit.clone(), digests.clone());
+                    throughput(threads, d, move |t, deadline| {
+                        let (limit, digests) = (limit.clone(), digests.clone());
+                        async move {
+                            let mut n = t * 97;
+                            while Instant::now() < deadline {
+                                for _ in 0..64 {
+                                    black_box(
+                                        limit
+                                            .get(&digests[n % CACHED])
+                                            .map(|r| r.value().payload().len()),
+                                    );
+                                    n += 1;
+                                }
+                            }
+                            (n - t * 97) as u64
+                        }
+                    })
+                })
+                .await;
+                self.push(
+                    format!("read {kind} (no clone), {threads} task(s)"),
+                    "ops/s",
+                    Better::Higher,
+                    [r, a, l],
                 );
 
                 // Latency: every operation timed (the ~20 ns of two clock reads included).
@@ -410,7 +459,9 @@ impl Bench {
         actor.stop();
     }
 
-    /// Ingest of new messages: through the receive path (decode + insert) and `insert` alone.
+    /// Ingest of new messages: through the receive path (decode + insert) and `insert` alone,
+    /// with `u32` and with ed25519 peer keys (the actor always has ed25519 keys; the limit has
+    /// no peers).
     async fn ingest(&mut self) {
         let count = if self.opts.quick { 20_000 } else { 100_000 };
         for len in [32usize, 1024] {
@@ -418,19 +469,56 @@ impl Bench {
                 let frames = Arc::new(frames(peers, count, len, 1));
                 for &threads in &self.opts.threads.clone() {
                     let runs = self.opts.runs;
-                    let s =
-                        repeat(runs, || receive_shardcast(peers, threads, frames.clone())).await;
+                    let s = repeat(runs, || {
+                        receive_shardcast::<u32>(peers, threads, frames.clone())
+                    })
+                    .await;
+                    let s_ed = repeat(runs, || {
+                        receive_shardcast::<ed25519::PublicKey>(peers, threads, frames.clone())
+                    })
+                    .await;
                     let mut a = Vec::new();
                     for _ in 0..runs {
                         let label = self.label();
                         a.push(receive_actor(&self.context, &label, peers, frames.clone()).await);
                     }
                     let l = repeat(runs, || receive_limit(peers, threads, frames.clone())).await;
+                    // The bare API: each task decodes its share and calls `receive`, as the
+                    // limit does on its map (no transport, no reader, no hand-off).
+                    let b =
+                        repeat(runs, || receive_bare::<u32>(peers, threads, frames.clone())).await;
+                    let b_ed = repeat(runs, || {
+                        receive_bare::<ed25519::PublicKey>(peers, threads, frames.clone())
+                    })
+                    .await;
+                    let name =
+                        format!("ingest decode+insert {len} B, {peers} peers, {threads} thr");
                     self.push(
-                        format!("ingest decode+insert {len} B, {peers} peers, {threads} thr"),
+                        name.clone(),
                         "msg/s",
                         Better::Higher,
-                        [s, a, l],
+                        [s, a.clone(), l.clone()],
+                    );
+                    self.push(
+                        format!("{name}, ed25519"),
+                        "msg/s",
+                        Better::Higher,
+                        [s_ed, a.clone(), l.clone()],
+                    );
+                    let name = format!(
+                        "ingest decode+receive, bare API {len} B, {peers} peers, {threads} thr"
+                    );
+                    self.push(
+                        name.clone(),
+                        "msg/s",
+                        Better::Higher,
+                        [b, a.clone(), l.clone()],
+                    );
+                    self.push(
+                        format!("{name}, ed25519"),
+                        "msg/s",
+                        Better::Higher,
+                        [b_ed, a, l],
                     );
                     let blobs: Arc<Vec<(usize, Blob)>> = Arc::new(
                         frames
@@ -440,13 +528,27 @@ impl Bench {
                             })
                             .collect(),
                     );
-                    let s = repeat(runs, || insert_shardcast(peers, threads, blobs.clone())).await;
+                    let s = repeat(runs, || {
+                        insert_shardcast::<u32>(peers, threads, blobs.clone())
+                    })
+                    .await;
+                    let s_ed = repeat(runs, || {
+                        insert_shardcast::<ed25519::PublicKey>(peers, threads, blobs.clone())
+                    })
+                    .await;
                     let l = repeat(runs, || insert_limit(peers, threads, blobs.clone())).await;
+                    let name = format!("ingest insert only {len} B, {peers} peers, {threads} thr");
                     self.push(
-                        format!("ingest insert only {len} B, {peers} peers, {threads} thr"),
+                        name.clone(),
                         "msg/s",
                         Better::Higher,
-                        [s, Vec::new(), l],
+                        [s, Vec::new(), l.clone()],
+                    );
+                    self.push(
+                        format!("{name}, ed25519"),
+                        "msg/s",
+                        Better::Higher,
+                        [s_ed, Vec::new(), l],
                     );
                 }
             }
@@ -461,28 +563,21 @@ impl Bench {
             [Vec::new(), Vec::new(), Vec::new()],
             [Vec::new(), Vec::new(), Vec::new()],
         ];
+        let mut runs_ed = [Vec::new(), Vec::new()];
+        let mut runs_direct = [Vec::new(), Vec::new()];
         for run in 0..self.opts.runs {
             // shardcast: through its engine (reader -> worker -> insert -> wake).
-            let node = Node::start(1, 128, 1, Vec::new());
-            let mut lat = Vec::with_capacity(rounds);
-            for (_, frame) in &frames {
-                let digest = Blob::decode(frame.clone(), &BlobConfig::default())
-                    .unwrap()
-                    .digest();
-                let sub = node.engine.buffer().subscribe(digest);
-                let waiter = tokio::spawn(async move {
-                    sub.await.expect("the buffer is open");
-                    Instant::now()
-                });
-                settle().await;
-                let start = Instant::now();
-                node.frames.send_async((1, frame.clone())).await.unwrap();
-                lat.push((waiter.await.unwrap() - start).as_nanos() as u64);
-            }
-            node.engine.shutdown().await;
-            lat.sort_unstable();
+            let lat = wakeup_shardcast::<u32>(&frames).await;
             runs[0][0].push(percentile(&lat, 0.5));
             runs[1][0].push(percentile(&lat, 0.99));
+            let lat = wakeup_shardcast::<ed25519::PublicKey>(&frames).await;
+            runs_ed[0].push(percentile(&lat, 0.5));
+            runs_ed[1].push(percentile(&lat, 0.99));
+            // The same without the engine: this task decodes and inserts, as a worker would.
+            // Isolates the buffer's waiter slot from the receive path's hand-off.
+            let lat = wakeup_direct(&frames).await;
+            runs_direct[0].push(percentile(&lat, 0.5));
+            runs_direct[1].push(percentile(&lat, 0.99));
 
             // actor: subscribe through the mailbox, deliver through its receiver.
             let keys = actor::keys(2);
@@ -532,8 +627,38 @@ impl Bench {
             runs[1][2].push(percentile(&lat, 0.99));
         }
         let [p50, p99] = runs;
+        let [p50_ed, p99_ed] = runs_ed;
+        let p50_ed = [p50_ed, p50[1].clone(), p50[2].clone()];
+        let p99_ed = [p99_ed, p99[1].clone(), p99[2].clone()];
+        let [p50_direct, p99_direct] = runs_direct;
+        let p50_direct = [p50_direct, p50[1].clone(), p50[2].clone()];
+        let p99_direct = [p99_direct, p99[1].clone(), p99[2].clone()];
         self.push("subscribe wake-up p50".into(), "ns", Better::Lower, p50);
+        self.push(
+            "subscribe wake-up p50, ed25519".into(),
+            "ns",
+            Better::Lower,
+            p50_ed,
+        );
         self.push("subscribe wake-up p99".into(), "ns", Better::Lower, p99);
+        self.push(
+            "subscribe wake-up p99, ed25519".into(),
+            "ns",
+            Better::Lower,
+            p99_ed,
+        );
+        self.push(
+            "subscribe wake-up p50, direct insert".into(),
+            "ns",
+            Better::Lower,
+            p50_direct,
+        );
+        self.push(
+            "subscribe wake-up p99, direct insert".into(),
+            "ns",
+            Better::Lower,
+            p99_direct,
+        );
     }
 
     /// 2 ingest sources and 2 `get` callers at once: total ops/s and `get` p99.
@@ -548,39 +673,15 @@ impl Bench {
         ));
         let mut total = [Vec::new(), Vec::new(), Vec::new()];
         let mut p99 = [Vec::new(), Vec::new(), Vec::new()];
+        let (mut total_ed, mut p99_ed) = (Vec::new(), Vec::new());
         for _ in 0..self.opts.runs {
             // shardcast: ingest tasks decode and `receive` directly (as receive workers do).
-            let buffer = Arc::new(Buffer::<u32, Blob>::new(Config::new(CACHED)).unwrap());
-            buffer.update_primary(0..=4);
-            let hot: Vec<Blob> = (0..CACHED as u64)
-                .map(|i| Blob::new(payload(9, i, 32)))
-                .collect();
-            for b in &hot {
-                buffer.insert(0, b.clone());
-            }
-            let hot: Arc<Vec<[u8; 32]>> = Arc::new(hot.iter().map(Message::digest).collect());
-            let (ops, lat) = mixed_run(
-                d,
-                pool.clone(),
-                {
-                    let buffer = buffer.clone();
-                    move |peer, frame: Bytes| {
-                        let blob = Blob::decode(frame, &BlobConfig::default()).unwrap();
-                        buffer.receive(peer as u32 + 1, blob);
-                    }
-                },
-                {
-                    let buffer = buffer.clone();
-                    move |i| {
-                        let buffer = buffer.clone();
-                        let hot = hot.clone();
-                        async move { black_box(buffer.get(&hot[i % CACHED])).is_some() }
-                    }
-                },
-            )
-            .await;
+            let (ops, lat) = mixed_shardcast::<u32>(d, pool.clone()).await;
             total[0].push(ops);
             p99[0].push(lat);
+            let (ops, lat) = mixed_shardcast::<ed25519::PublicKey>(d, pool.clone()).await;
+            total_ed.push(ops);
+            p99_ed.push(lat);
 
             // actor: ingest tasks push frames into its receiver; get through the mailbox.
             let keys = actor::keys(5);
@@ -649,6 +750,10 @@ impl Bench {
             total[2].push(ops);
             p99[2].push(lat);
         }
+        let [_, a, l] = &total;
+        let total_ed = [total_ed, a.clone(), l.clone()];
+        let [_, a, l] = &p99;
+        let p99_ed = [p99_ed, a.clone(), l.clone()];
         self.push(
             "mixed 2 ingest + 2 get: total".into(),
             "ops/s",
@@ -656,10 +761,22 @@ impl Bench {
             total,
         );
         self.push(
+            "mixed 2 ingest + 2 get: total, ed25519".into(),
+            "ops/s",
+            Better::Higher,
+            total_ed,
+        );
+        self.push(
             "mixed 2 ingest + 2 get: get p99".into(),
             "ns",
             Better::Lower,
             p99,
+        );
+        self.push(
+            "mixed 2 ingest + 2 get: get p99, ed25519".into(),
+            "ns",
+            Better::Lower,
+            p99_ed,
         );
     }
 
@@ -688,30 +805,24 @@ impl Bench {
                 .collect();
             let mut s_new = Vec::new();
             let mut s_dup = Vec::new();
+            let mut e_new = Vec::new();
+            let mut e_dup = Vec::new();
             let mut a_new = Vec::new();
             let mut a_dup = Vec::new();
             for _ in 0..self.opts.runs {
-                let buffer = Buffer::<u32, Blob>::new(Config::new(deque)).unwrap();
-                buffer.update_primary(0..peers as u32);
-                for (p, b) in &blobs[..fill] {
-                    buffer.insert(*p as u32, b.clone());
-                }
-                let start = Instant::now();
-                for (p, b) in &blobs[fill..] {
-                    black_box(buffer.insert(*p as u32, b.clone()));
-                }
-                s_new.push(start.elapsed().as_nanos() as f64 / measured as f64);
-                // Refill with the first `fill` so the duplicates are resident.
-                let buffer = Buffer::<u32, Blob>::new(Config::new(deque)).unwrap();
-                buffer.update_primary(0..peers as u32);
-                for (p, b) in &blobs[..fill] {
-                    buffer.insert(*p as u32, b.clone());
-                }
-                let start = Instant::now();
-                for (p, b) in &dups {
-                    black_box(buffer.insert(*p as u32, b.clone()));
-                }
-                s_dup.push(start.elapsed().as_nanos() as f64 / measured as f64);
+                let (fresh, dup) =
+                    scaling_shardcast::<u32>(deque, peers, &blobs[..fill], &blobs[fill..], &dups);
+                s_new.push(fresh);
+                s_dup.push(dup);
+                let (fresh, dup) = scaling_shardcast::<ed25519::PublicKey>(
+                    deque,
+                    peers,
+                    &blobs[..fill],
+                    &blobs[fill..],
+                    &dups,
+                );
+                e_new.push(fresh);
+                e_dup.push(dup);
 
                 let label = self.label();
                 a_new.push(
@@ -757,16 +868,83 @@ impl Bench {
                 format!("insert new: {name}"),
                 "ns/msg",
                 Better::Lower,
-                [s_new, a_new, Vec::new()],
+                [s_new, a_new.clone(), Vec::new()],
+            );
+            self.push(
+                format!("insert new: {name}, ed25519"),
+                "ns/msg",
+                Better::Lower,
+                [e_new, a_new, Vec::new()],
             );
             self.push(
                 format!("insert duplicate: {name}"),
                 "ns/msg",
                 Better::Lower,
-                [s_dup, a_dup, Vec::new()],
+                [s_dup, a_dup.clone(), Vec::new()],
+            );
+            self.push(
+                format!("insert duplicate: {name}, ed25519"),
+                "ns/msg",
+                Better::Lower,
+                [e_dup, a_dup, Vec::new()],
             );
         }
     }
+}
+
+/// Sorted latencies, ns, from pushing each frame into a shardcast engine's receiver (from its
+/// second peer) to a task awaiting its subscription running.
+async fn wakeup_shardcast<P: PeerKey>(frames: &[(usize, Bytes)]) -> Vec<u64> {
+    // Made before timing: an ed25519 key costs tens of µs to derive.
+    let keys = peer_keys::<P>(2);
+    let sender = keys[1].clone();
+    let node = Node::<P>::start(keys, 128, 1, Vec::new());
+    let mut lat = Vec::with_capacity(frames.len());
+    for (_, frame) in frames {
+        let digest = Blob::decode(frame.clone(), &BlobConfig::default())
+            .unwrap()
+            .digest();
+        let sub = node.engine.buffer().subscribe(digest);
+        let waiter = tokio::spawn(async move {
+            sub.await.expect("the buffer is open");
+            Instant::now()
+        });
+        settle().await;
+        let start = Instant::now();
+        node.frames
+            .send_async((sender.clone(), frame.clone()))
+            .await
+            .unwrap();
+        lat.push((waiter.await.unwrap() - start).as_nanos() as u64);
+    }
+    node.engine.shutdown().await;
+    lat.sort_unstable();
+    lat
+}
+
+/// Sorted latencies, ns, from this task decoding a frame and inserting it into a buffer (no
+/// engine) to a task awaiting its subscription running.
+async fn wakeup_direct(frames: &[(usize, Bytes)]) -> Vec<u64> {
+    let buffer = Arc::new(Buffer::<u32, Blob>::new(Config::new(128)).unwrap());
+    buffer.update_primary([1]);
+    let mut lat = Vec::with_capacity(frames.len());
+    for (_, frame) in frames {
+        let digest = Blob::decode(frame.clone(), &BlobConfig::default())
+            .unwrap()
+            .digest();
+        let sub = buffer.subscribe(digest);
+        let waiter = tokio::spawn(async move {
+            sub.await.expect("the buffer is open");
+            Instant::now()
+        });
+        settle().await;
+        let start = Instant::now();
+        let blob = Blob::decode(frame.clone(), &BlobConfig::default()).unwrap();
+        buffer.insert(1, blob);
+        lat.push((waiter.await.unwrap() - start).as_nanos() as u64);
+    }
+    lat.sort_unstable();
+    lat
 }
 
 /// The actor's digest of the message in a frame.
@@ -782,22 +960,48 @@ async fn settle() {
     }
 }
 
-async fn receive_shardcast(peers: usize, workers: usize, frames: Arc<Vec<(usize, Bytes)>>) -> f64 {
+async fn receive_shardcast<P: PeerKey>(
+    peers: usize,
+    workers: usize,
+    frames: Arc<Vec<(usize, Bytes)>>,
+) -> f64 {
     let n = frames.len() as u64;
+    let keys = peer_keys::<P>(peers + 1);
     let preloaded = frames
         .iter()
-        .map(|(p, f)| (*p as u32 + 1, f.clone()))
+        .map(|(p, f)| (keys[p + 1].clone(), f.clone()))
         .collect();
-    let start = Instant::now();
-    let node = Node::start(peers as u32, 128, workers, preloaded);
+    let node = Node::<P>::start(keys, 128, workers, preloaded);
     let give_up = Instant::now() + Duration::from_secs(120);
     while node.engine.stats().received < n {
         assert!(Instant::now() < give_up, "shardcast ingest stalled");
         tokio::time::sleep(Duration::from_micros(200)).await;
     }
-    let rate = n as f64 / start.elapsed().as_secs_f64();
+    let rate = n as f64 / node.started.elapsed().as_secs_f64();
     node.engine.shutdown().await;
     rate
+}
+
+/// Decode + `receive` on a bare buffer from `threads` tasks, each with the frames of its share
+/// of the peers (as the engine routes them: a peer's deque is touched by one task).
+async fn receive_bare<P: PeerKey>(
+    peers: usize,
+    threads: usize,
+    frames: Arc<Vec<(usize, Bytes)>>,
+) -> f64 {
+    let keys = Arc::new(peer_keys::<P>(peers + 1));
+    let buffer = Arc::new(Buffer::<P, Blob>::new(Config::new(128)).unwrap());
+    buffer.update_primary(keys.iter().cloned());
+    rate(threads, frames.len(), |t| {
+        let (buffer, frames, keys) = (buffer.clone(), frames.clone(), keys.clone());
+        async move {
+            for (p, frame) in frames.iter().filter(|(p, _)| p % threads == t) {
+                let blob = Blob::decode(frame.clone(), &BlobConfig::default()).unwrap();
+                black_box(buffer.receive(keys[p + 1].clone(), blob));
+            }
+        }
+    })
+    .await
 }
 
 async fn receive_actor(
@@ -807,22 +1011,20 @@ async fn receive_actor(
     frames: Arc<Vec<(usize, Bytes)>>,
 ) -> f64 {
     let keys = actor::keys(peers + 1);
-    let actor = Actor::start(context, label, &keys, 128, frames.len() + 1);
     let last = actor_digest(&frames.last().unwrap().1);
-    // Preload (the frames wait behind the engine's first peer-set update), then time.
-    let start = Instant::now();
-    for (p, f) in frames.iter() {
-        actor
-            .frames
-            .try_send((keys[p + 1].clone(), f.clone()))
-            .unwrap();
-    }
+    let preloaded = frames
+        .iter()
+        .map(|(p, f)| (keys[p + 1].clone(), f.clone()))
+        .collect();
+    // The frames wait in its receiver; the engine takes them after its first peer-set update.
+    let (actor, started) =
+        Actor::start_preloaded(context, label, &keys, 128, frames.len() + 1, preloaded);
     let give_up = Instant::now() + Duration::from_secs(120);
     while actor.mailbox.get(last).await.is_none() {
         assert!(Instant::now() < give_up, "actor ingest stalled");
         tokio::time::sleep(Duration::from_micros(200)).await;
     }
-    let rate = frames.len() as f64 / start.elapsed().as_secs_f64();
+    let rate = frames.len() as f64 / started.elapsed().as_secs_f64();
     actor.stop();
     rate
 }
@@ -877,18 +1079,51 @@ async fn receive_limit(peers: usize, threads: usize, frames: Arc<Vec<(usize, Byt
     .await
 }
 
-async fn insert_shardcast(peers: usize, threads: usize, blobs: Arc<Vec<(usize, Blob)>>) -> f64 {
-    let buffer = Arc::new(Buffer::<u32, Blob>::new(Config::new(128)).unwrap());
-    buffer.update_primary(0..peers as u32);
+async fn insert_shardcast<P: PeerKey>(
+    peers: usize,
+    threads: usize,
+    blobs: Arc<Vec<(usize, Blob)>>,
+) -> f64 {
+    let keys = Arc::new(peer_keys::<P>(peers));
+    let buffer = Arc::new(Buffer::<P, Blob>::new(Config::new(128)).unwrap());
+    buffer.update_primary(keys.iter().cloned());
     rate(threads, blobs.len(), |t| {
-        let (buffer, blobs) = (buffer.clone(), blobs.clone());
+        let (buffer, blobs, keys) = (buffer.clone(), blobs.clone(), keys.clone());
         async move {
             for (p, blob) in blobs.iter().filter(|(p, _)| p % threads == t) {
-                black_box(buffer.insert(*p as u32, blob.clone()));
+                black_box(buffer.insert(keys[*p].clone(), blob.clone()));
             }
         }
     })
     .await
+}
+
+/// ns per insert into a buffer of `peers` deques of `deque`, after `fill`: of `new` messages,
+/// and (on a buffer refilled the same way) of `dups`.
+fn scaling_shardcast<P: PeerKey>(
+    deque: usize,
+    peers: usize,
+    fill: &[(usize, Blob)],
+    new: &[(usize, Blob)],
+    dups: &[(usize, Blob)],
+) -> (f64, f64) {
+    let keys = peer_keys::<P>(peers);
+    let filled = || {
+        let buffer = Buffer::<P, Blob>::new(Config::new(deque)).unwrap();
+        buffer.update_primary(keys.iter().cloned());
+        for (p, b) in fill {
+            buffer.insert(keys[*p].clone(), b.clone());
+        }
+        buffer
+    };
+    let time = |buffer: Buffer<P, Blob>, blobs: &[(usize, Blob)]| {
+        let start = Instant::now();
+        for (p, b) in blobs {
+            black_box(buffer.insert(keys[*p].clone(), b.clone()));
+        }
+        start.elapsed().as_nanos() as f64 / blobs.len() as f64
+    };
+    (time(filled(), new), time(filled(), dups))
 }
 
 async fn insert_limit(peers: usize, threads: usize, blobs: Arc<Vec<(usize, Blob)>>) -> f64 {
@@ -902,6 +1137,39 @@ async fn insert_limit(peers: usize, threads: usize, blobs: Arc<Vec<(usize, Blob)
             }
         }
     })
+    .await
+}
+
+/// The mixed scenario on shardcast, with peer keys `P`: 2 ingest tasks decode and `receive`
+/// (as receive workers do) from the 4 peers of `pool`, beside 2 tasks reading 512 hot digests.
+async fn mixed_shardcast<P: PeerKey>(d: Duration, pool: Arc<Vec<(usize, Bytes)>>) -> (f64, f64) {
+    const CACHED: usize = 512;
+    let keys = Arc::new(peer_keys::<P>(5));
+    let buffer = Arc::new(Buffer::<P, Blob>::new(Config::new(CACHED)).unwrap());
+    buffer.update_primary(keys.iter().cloned());
+    let hot: Vec<Blob> = (0..CACHED as u64)
+        .map(|i| Blob::new(payload(9, i, 32)))
+        .collect();
+    for b in &hot {
+        buffer.insert(keys[0].clone(), b.clone());
+    }
+    let hot: Arc<Vec<[u8; 32]>> = Arc::new(hot.iter().map(Message::digest).collect());
+    mixed_run(
+        d,
+        pool,
+        {
+            let buffer = buffer.clone();
+            move |peer, frame: Bytes| {
+                let blob = Blob::decode(frame, &BlobConfig::default()).unwrap();
+                buffer.receive(keys[peer + 1].clone(), blob);
+            }
+        },
+        move |i| {
+            let buffer = buffer.clone();
+            let hot = hot.clone();
+            async move { black_box(buffer.get(&hot[i % CACHED])).is_some() }
+        },
+    )
     .await
 }
 

@@ -168,6 +168,20 @@ impl Actor {
         deque_size: usize,
         frame_queue: usize,
     ) -> Self {
+        Self::start_preloaded(context, label, keys, deque_size, frame_queue, Vec::new()).0
+    }
+
+    /// [`start`](Self::start), with `preloaded` frames already waiting in its receiver (at
+    /// most `frame_queue`), and the instant the engine was started: the time to fill the
+    /// channel is not the engine's.
+    pub fn start_preloaded(
+        context: &commonware_runtime::tokio::Context,
+        label: &str,
+        keys: &[PublicKey],
+        deque_size: usize,
+        frame_queue: usize,
+        preloaded: Vec<(PublicKey, Bytes)>,
+    ) -> (Self, std::time::Instant) {
         let config = Config {
             public_key: keys[0].clone(),
             mailbox_size: 1024,
@@ -178,12 +192,19 @@ impl Actor {
         };
         let (engine, mailbox) = Engine::new(context.with_label(label), config);
         let (frames, rx) = tokio::sync::mpsc::channel(frame_queue);
+        for frame in preloaded {
+            frames
+                .try_send(frame)
+                .expect("room for the preloaded frames");
+        }
+        let started = std::time::Instant::now();
         let handle = engine.start((DropSender, ChannelReceiver { frames: rx }));
-        Self {
+        let actor = Self {
             mailbox,
             frames,
             handle,
-        }
+        };
+        (actor, started)
     }
 
     /// Stops the engine.

@@ -8,7 +8,39 @@ pub mod shard;
 pub mod tcp_chain;
 
 use bytes::Bytes;
+use commonware_cryptography::{Signer as _, ed25519};
 use shardcast::{Blob, Codec};
+
+/// A peer key type the benches run with: `u32` (cheap to compare, hash and clone) and commonware
+/// `ed25519::PublicKey`, the key every commonware user has (its `==` compares decompressed
+/// curve points in constant time; shardcast keys its maps by `Ord` to stay off it).
+pub trait PeerKey:
+    Clone + Eq + Ord + std::hash::Hash + std::fmt::Debug + Send + Sync + 'static
+{
+    /// How the scenario names spell this key type.
+    const NAME: &'static str;
+    /// The `i`-th key (deterministic).
+    fn nth(i: usize) -> Self;
+}
+
+impl PeerKey for u32 {
+    const NAME: &'static str = "u32";
+    fn nth(i: usize) -> Self {
+        i as u32
+    }
+}
+
+impl PeerKey for ed25519::PublicKey {
+    const NAME: &'static str = "ed25519";
+    fn nth(i: usize) -> Self {
+        ed25519::PrivateKey::from_seed(i as u64).public_key()
+    }
+}
+
+/// Keys `P::nth(0..n)`.
+pub fn peer_keys<P: PeerKey>(n: usize) -> Vec<P> {
+    (0..n).map(P::nth).collect()
+}
 
 /// A deterministic payload of `len` bytes, unique per `(peer, seq)` (needs `len >= 12`).
 pub fn payload(peer: u32, seq: u64, len: usize) -> Vec<u8> {

@@ -1,26 +1,30 @@
 //! A shardcast engine fed through a channel (`shardcast::net::channel`).
 
+use crate::PeerKey;
 use bytes::Bytes;
 use shardcast::net::channel::{ChannelReceiver, NullSender, StaticPeerSet};
 use shardcast::{Blob, BlobConfig, Buffer, Config, Engine, EngineConfig};
 use std::sync::Arc;
 
 /// A running shardcast engine fed through a channel.
-pub struct Node {
+pub struct Node<P: PeerKey = u32> {
     /// The engine.
-    pub engine: Engine<u32, Blob>,
+    pub engine: Engine<P, Blob>,
     /// Frames pushed here reach the engine's receive path.
-    pub frames: flume::Sender<(u32, Bytes)>,
+    pub frames: flume::Sender<(P, Bytes)>,
+    /// When the engine was started (after the preloaded frames were queued: the time to fill
+    /// the channel is not the engine's).
+    pub started: std::time::Instant,
 }
 
-impl Node {
-    /// Starts an engine (own id 0) with peers `0..=peers` primary, `workers` receive workers,
-    /// and `preloaded` frames already waiting in its receiver.
+impl<P: PeerKey> Node<P> {
+    /// Starts an engine with own id `keys[0]` and every key primary, `workers` receive
+    /// workers, and `preloaded` frames already waiting in its receiver.
     pub fn start(
-        peers: u32,
+        keys: Vec<P>,
         deque_size: usize,
         workers: usize,
-        preloaded: Vec<(u32, Bytes)>,
+        preloaded: Vec<(P, Bytes)>,
     ) -> Self {
         let buffer = Arc::new(Buffer::new(Config::new(deque_size)).expect("valid config"));
         let (frames, rx) = flume::unbounded();
@@ -29,15 +33,20 @@ impl Node {
         }
         let mut config = EngineConfig::new(BlobConfig::default());
         config.workers = workers;
+        let started = std::time::Instant::now();
         let engine = Engine::start(
             buffer,
-            0,
+            keys[0].clone(),
             NullSender,
             ChannelReceiver::new(rx),
-            StaticPeerSet::new((0..=peers).collect()),
+            StaticPeerSet::new(keys),
             config,
         )
         .expect("within a runtime");
-        Self { engine, frames }
+        Self {
+            engine,
+            frames,
+            started,
+        }
     }
 }
