@@ -186,9 +186,10 @@ where
 
     /// The deque of `peer`, created if needed; `None` when `peer` may not cache.
     ///
-    /// Creation re-reads the primary set under the `peers` shard write lock (DESIGN §5): an
-    /// update stores its set before it scans the shards, so either this re-check sees the new
-    /// set, or the update's scan (which must take this shard lock after us) sees the deque.
+    /// Creation re-reads the primary set under the `peers` shard write lock (the peer-set-swap
+    /// race of the `buffer` module docs): an update stores its set before it scans the shards,
+    /// so either this re-check sees the new set, or the update's scan (which must take this
+    /// shard lock after us) sees the deque.
     pub(crate) fn deque(&self, peer: &P) -> Option<DequeRef<D>> {
         if !self.is_primary(peer) {
             return None;

@@ -291,8 +291,9 @@ impl<M: Message> Store<M> {
         }
     }
 
-    /// Removes a cancelled subscription's registration, by identity, in one critical section
-    /// (DESIGN §5: never decide "I am the last one" under a read guard and remove later).
+    /// Removes a cancelled subscription's registration, by identity, in one critical section:
+    /// never decide "I am the last one" under a read guard and remove later (the
+    /// dropped-subscriber race of the `buffer` module docs).
     pub(crate) fn unsubscribe(&self, digest: M::Digest, slot: &Arc<WaiterSlot<M>>) {
         #[cfg(loom)]
         if crate::sync::mutation("unsubscribe_check_then_remove")
@@ -343,7 +344,8 @@ impl<M: Message> Store<M> {
     }
 
     /// One more deque holds `digest`: take a reference, caching the message on the first one and
-    /// taking the waiters in the same critical section (DESIGN §5). Called under the deque lock;
+    /// taking the waiters in the same critical section (the subscribe-vs-insert race of the
+    /// `buffer` module docs). Called under the deque lock;
     /// wake the result after releasing it.
     pub(crate) fn acquire(&self, digest: M::Digest, message: M, size: usize) -> Wakeups<M> {
         #[cfg(loom)]
