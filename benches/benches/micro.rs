@@ -1,11 +1,13 @@
 #![allow(missing_docs)] // criterion_group! generates undocumented items
 //! Criterion micro-benchmarks of single operations: shardcast's `get`, `insert` (new and
-//! duplicate) at several deque sizes, beside a bare `DashMap`.
+//! duplicate) at several deque sizes with `u32` and with ed25519 peer keys, beside a bare
+//! `DashMap`.
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use dashmap::DashMap;
 use shardcast::{Blob, Buffer, Config, Message};
-use shardcast_benches::payload;
+use commonware_cryptography::ed25519;
+use shardcast_benches::{PeerKey, payload};
 use std::hint::black_box;
 
 fn get(c: &mut Criterion) {
@@ -40,34 +42,43 @@ fn get(c: &mut Criterion) {
 }
 
 fn insert(c: &mut Criterion) {
-    let mut group = c.benchmark_group("insert");
+    insert_with::<u32>(c);
+    insert_with::<ed25519::PublicKey>(c);
+}
+
+fn insert_with<P: PeerKey>(c: &mut Criterion) {
+    let mut group = c.benchmark_group(format!("insert, {} peer", P::NAME));
+    let peer = P::nth(1);
     for deque in [16usize, 128, 1024, 8192] {
-        let buffer = Buffer::<u32, Blob>::new(Config::new(deque)).unwrap();
-        buffer.update_primary([1]);
+        let filled = || {
+            let buffer = Buffer::<P, Blob>::new(Config::new(deque)).unwrap();
+            buffer.update_primary([peer.clone()]);
+            buffer
+        };
         let resident: Vec<Blob> = (0..deque as u64)
             .map(|i| Blob::new(payload(1, i, 32)))
             .collect();
+        let buffer = filled();
         for b in &resident {
-            buffer.insert(1, b.clone());
+            buffer.insert(peer.clone(), b.clone());
         }
         let fresh: Vec<Blob> = (0..4096u64).map(|i| Blob::new(payload(3, i, 32))).collect();
         let mut i = 0;
         group.bench_with_input(BenchmarkId::new("new", deque), &deque, |b, _| {
             b.iter(|| {
                 i = (i + 1) % fresh.len();
-                black_box(buffer.insert(1, fresh[i].clone()))
+                black_box(buffer.insert(peer.clone(), fresh[i].clone()))
             })
         });
-        let buffer = Buffer::<u32, Blob>::new(Config::new(deque)).unwrap();
-        buffer.update_primary([1]);
+        let buffer = filled();
         for b in &resident {
-            buffer.insert(1, b.clone());
+            buffer.insert(peer.clone(), b.clone());
         }
         let mut j = 0;
         group.bench_with_input(BenchmarkId::new("duplicate", deque), &deque, |b, _| {
             b.iter(|| {
                 j = (j + 1) % deque;
-                black_box(buffer.insert(1, resident[j].clone()))
+                black_box(buffer.insert(peer.clone(), resident[j].clone()))
             })
         });
     }
