@@ -49,7 +49,7 @@
 
 use crate::Buffer;
 use crate::buffer::Insert;
-use crate::message::{Codec, Message};
+use crate::message::{Codec, Message, Peer};
 use crate::net::{PeerSetSource, Receiver, Recipients, Sender};
 use crate::runtime::{Runtime, Task, Tokio};
 use bytes::Bytes;
@@ -225,7 +225,7 @@ impl Drop for LiveTask {
 
 impl<P, M> Engine<P, M>
 where
-    P: Clone + Eq + Ord + Hash + Debug + Send + Sync + 'static,
+    P: Peer,
     M: Message + Codec,
 {
     /// Starts the engine's tasks on the current tokio runtime ([`start_on`](Self::start_on)
@@ -468,7 +468,7 @@ where
 
 impl<P, M> Inner<P, M>
 where
-    P: Clone + Eq + Ord + Hash + Debug + Send + Sync + 'static,
+    P: Peer,
     M: Message + Codec,
 {
     fn broadcast(&self, recipients: Recipients<P>, message: M) -> oneshot::Receiver<Vec<P>> {
@@ -508,7 +508,7 @@ fn spawn_counted<R: Runtime>(
 /// watcher ends, and also when the runtime drops it unfinished (an abort).
 struct StopGuard<P, M>
 where
-    P: Clone + Eq + Ord + Hash + Debug + Send + Sync + 'static,
+    P: Peer,
     M: Message,
 {
     buffer: Arc<Buffer<P, M>>,
@@ -517,7 +517,7 @@ where
 
 impl<P, M> Drop for StopGuard<P, M>
 where
-    P: Clone + Eq + Ord + Hash + Debug + Send + Sync + 'static,
+    P: Peer,
     M: Message,
 {
     fn drop(&mut self) {
@@ -529,7 +529,7 @@ where
 /// Waits for the runtime's stop signal or the engine's shutdown, whichever comes first.
 async fn watch_stop<P, M>(stopped: impl Future<Output = ()> + Send, guard: StopGuard<P, M>)
 where
-    P: Clone + Eq + Ord + Hash + Debug + Send + Sync + 'static,
+    P: Peer,
     M: Message,
 {
     tokio::select! {
@@ -550,7 +550,7 @@ async fn send<P, M, S>(
     priority: bool,
     cancel: CancellationToken,
 ) where
-    P: Clone + Eq + Ord + Hash + Debug + Send + Sync + 'static,
+    P: Peer,
     M: Message,
     S: Sender<P>,
 {
@@ -677,7 +677,7 @@ async fn read<P, M>(
     worker: Worker<P, M>,
     cancel: CancellationToken,
 ) where
-    P: Clone + Eq + Ord + Hash + Debug + Send + Sync + 'static,
+    P: Peer,
     M: Message + Codec,
 {
     let mut parts: Vec<Batch<P>> = lanes.iter().map(|_| Vec::new()).collect();
@@ -761,7 +761,7 @@ async fn follow<P, M>(
     applied: watch::Sender<Option<u64>>,
     cancel: CancellationToken,
 ) where
-    P: Clone + Eq + Ord + Hash + Debug + Send + Sync + 'static,
+    P: Peer,
     M: Message,
 {
     loop {
@@ -817,7 +817,7 @@ impl<P, M: Message + Codec> Clone for Worker<P, M> {
 
 impl<P, M> Worker<P, M>
 where
-    P: Clone + Eq + Ord + Hash + Debug + Send + Sync + 'static,
+    P: Peer,
     M: Message + Codec,
 {
     /// Handles the batches of one lane, in order; after each, releases its frames from the

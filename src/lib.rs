@@ -158,6 +158,6 @@ pub use buffer::{Buffer, Closed, Insert, Stats, SubscribeError, Subscription};
 pub use config::{Config, ConfigError, DEFAULT_METRICS_PREFIX};
 #[cfg(feature = "engine")]
 pub use engine::{Engine, EngineConfig, EngineError, EngineStats};
-pub use message::Message;
 #[cfg(feature = "engine")]
 pub use message::{Blob, BlobConfig, Codec, DecodeError};
+pub use message::{Message, Peer};

@@ -1,7 +1,20 @@
-//! What the buffer stores: anything that can name itself with a digest.
+//! What the buffer needs of the application's types: a [`Message`] that names itself with a
+//! digest, and a [`Peer`] identity.
 
 use std::fmt::Debug;
 use std::hash::Hash;
+
+/// A peer's identity: what every peer-keyed type of shardcast requires of `P`.
+///
+/// Implemented for every type with these bounds (`u32`, commonware's `ed25519::PublicKey`, ...):
+/// there is nothing to implement. `Ord` must agree with `Eq` (`a.cmp(b) == Equal` exactly when
+/// `a == b`) and `Hash` with both: the buffer's maps compare peers with `Ord`, which for key
+/// types such as commonware's ed25519 public key is two orders of magnitude cheaper than their
+/// `==` (a constant-time comparison of decompressed curve points). `Debug` names the peer in
+/// logs and in the opt-in per-sender metric.
+pub trait Peer: Clone + Eq + Ord + Hash + Debug + Send + Sync + 'static {}
+
+impl<T: Clone + Eq + Ord + Hash + Debug + Send + Sync + 'static> Peer for T {}
 
 /// A message that the buffer can cache, identified by its digest.
 ///

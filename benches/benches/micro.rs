@@ -3,10 +3,10 @@
 //! duplicate) at several deque sizes with `u32` and with ed25519 peer keys, beside a bare
 //! `DashMap`.
 
+use commonware_cryptography::ed25519;
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use dashmap::DashMap;
 use shardcast::{Blob, Buffer, Config, Message};
-use commonware_cryptography::ed25519;
 use shardcast_benches::{PeerKey, payload};
 use std::hint::black_box;
 

@@ -15,7 +15,7 @@ const PEERS: usize = 4;
 
 fn buffer<P>(peers: &[P], deque: usize) -> Buffer<P, Blob>
 where
-    P: Clone + Eq + Ord + std::hash::Hash + std::fmt::Debug + Send + Sync + 'static,
+    P: shardcast::Peer,
 {
     let buffer = Buffer::new(Config::new(deque)).unwrap();
     buffer.update_primary(peers.iter().cloned());

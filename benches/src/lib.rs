@@ -14,9 +14,7 @@ use shardcast::{Blob, Codec};
 /// A peer key type the benches run with: `u32` (cheap to compare, hash and clone) and commonware
 /// `ed25519::PublicKey`, the key every commonware user has (its `==` compares decompressed
 /// curve points in constant time; shardcast keys its maps by `Ord` to stay off it).
-pub trait PeerKey:
-    Clone + Eq + Ord + std::hash::Hash + std::fmt::Debug + Send + Sync + 'static
-{
+pub trait PeerKey: shardcast::Peer {
     /// How the scenario names spell this key type.
     const NAME: &'static str;
     /// The `i`-th key (deterministic).

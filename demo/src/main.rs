@@ -259,7 +259,7 @@ type NodeConfig<P> = (Arc<Buffer<P, Blob>>, EngineConfig<BlobConfig>);
 /// A node's buffer and engine settings, from the flags.
 fn node_config<P>(args: &DemoArgs) -> Result<NodeConfig<P>, String>
 where
-    P: Clone + Eq + Ord + std::hash::Hash + std::fmt::Debug + Send + Sync + 'static,
+    P: shardcast::Peer,
 {
     let mut buffer_config = Config::new(args.deque_size);
     if let Some(limit) = args.peer_bytes {
@@ -423,7 +423,7 @@ trait Node<P>: Clone + Send + Sync + 'static {
 
 impl<P> Node<P> for Engine<P, Blob>
 where
-    P: Clone + Eq + Ord + std::hash::Hash + std::fmt::Debug + Send + Sync + 'static,
+    P: shardcast::Peer,
 {
     async fn broadcast(&self, to: Recipients<P>, blob: Blob) {
         // The insert is done and the send queued: `sent_to` is of no interest here.
@@ -498,7 +498,7 @@ impl Node<cw::cryptography::ed25519::PublicKey> for CommonwareNode {
 /// Runs the traffic on started engines (`ids[i]` is `engines[i]`'s id) and prints the table.
 async fn run_cluster<P, N>(args: &DemoArgs, engines: Vec<N>, ids: Vec<P>) -> Result<bool, String>
 where
-    P: Clone + Eq + Ord + std::hash::Hash + std::fmt::Debug + Send + Sync + 'static,
+    P: shardcast::Peer,
     N: Node<P>,
 {
     let nodes = engines.len();

@@ -76,15 +76,19 @@
 //!   one already holding a deque's lock finishes first and is released by the retirement.
 
 mod peers;
+mod slot;
 mod store;
-mod waiter;
+mod subscription;
+#[cfg(loom)]
+mod wrong;
 
-pub use waiter::{Closed, Subscription};
+pub use slot::Closed;
+pub use subscription::Subscription;
 
 use crate::config::{Config, ConfigError};
-use crate::message::Message;
+use crate::message::{Message, Peer};
 use crate::metrics::{Counter, Eviction, Metrics};
-use crate::sync::{Arc, Op, ShardedMap};
+use crate::sync::{Arc, Op, ShardedMap, mutation};
 use peers::{ByOrd, PeerSet, Peers};
 use std::fmt::{self, Debug};
 use std::hash::Hash;
@@ -157,9 +161,8 @@ pub enum SubscribeError {
 /// `&self`, none blocks on another caller for longer than a short critical section, and none is
 /// `async`. See the [module docs](self) for the state, the invariants and the lock order.
 ///
-/// The peer type `P` must have `Ord` agree with `Eq` (and `Hash` with both): the buffer's maps
-/// compare peers with `Ord`, which for key types such as commonware's ed25519 public key is two
-/// orders of magnitude cheaper than their `==`.
+/// The peer type `P` is any [`Peer`]: its `Ord` must agree with its `Eq`, because the buffer's
+/// maps compare peers with `Ord`.
 pub struct Buffer<P, M: Message> {
     store: Arc<Store<M>>,
     peers: Peers<P, M::Digest>,
@@ -171,7 +174,7 @@ pub struct Buffer<P, M: Message> {
 
 impl<P, M> Buffer<P, M>
 where
-    P: Clone + Eq + Ord + Hash + Debug + Send + Sync + 'static,
+    P: Peer,
     M: Message,
 {
     /// Builds an empty buffer. Its primary set is empty, so nothing is cached before the first
@@ -273,10 +276,7 @@ where
             return Insert::TooLarge;
         }
         let mut guard = deque.lock();
-        #[cfg(loom)]
-        let retired = guard.is_retired() && !crate::sync::mutation("ignore_retired");
-        #[cfg(not(loom))]
-        let retired = guard.is_retired();
+        let retired = guard.is_retired() && !mutation("ignore_retired");
         if retired {
             // Removed by a peer-set update after we fetched it: that update linearises first.
             drop(guard);
@@ -331,10 +331,7 @@ where
             cached.delta.store(wakeups.size);
         }
         guard.push_newest(digest, wakeups.size);
-        #[cfg(loom)]
-        let recharge = !crate::sync::mutation("skip_recharge");
-        #[cfg(not(loom))]
-        let recharge = true;
+        let recharge = !mutation("skip_recharge");
         if let Some(limit) = self.peer_bytes
             && wakeups.size > charge
             && recharge
@@ -421,7 +418,7 @@ where
     /// where the digests come from untrusted input.
     pub fn subscribe(&self, digest: M::Digest) -> Subscription<M> {
         let registration = self.store.register(digest, false);
-        Store::subscription(&self.store, digest, registration)
+        Subscription::new(&self.store, digest, registration)
             .expect("an unlimited registration always succeeds")
     }
 
@@ -430,7 +427,7 @@ where
     pub fn try_subscribe(&self, digest: M::Digest) -> Result<Subscription<M>, SubscribeError> {
         let registration = self.store.register(digest, true);
         // `subscription` is `None` only for `Registration::Full`.
-        Store::subscription(&self.store, digest, registration).ok_or_else(|| SubscribeError::Full {
+        Subscription::new(&self.store, digest, registration).ok_or_else(|| SubscribeError::Full {
             limit: self.store.max_subscriptions().unwrap_or(usize::MAX),
         })
     }
@@ -460,7 +457,7 @@ where
     /// buffer that is gone, and none keeps its messages alive.
     pub fn close(&self) {
         #[cfg(loom)]
-        if crate::sync::mutation("close_flag_after_sweep") {
+        if mutation("close_flag_after_sweep") {
             return self.close_flag_after_sweep();
         }
         if !self.store.mark_closed() {
@@ -636,28 +633,6 @@ where
                 primary.len()
             );
         }
-    }
-}
-
-/// Wrong orderings, compiled only for the loom suite, which must catch each of them.
-#[cfg(loom)]
-impl<P, M> Buffer<P, M>
-where
-    P: Clone + Eq + Ord + Hash + Debug + Send + Sync + 'static,
-    M: Message,
-{
-    /// WRONG: sweeps the waiters before setting the closed flag; a subscriber that registers
-    /// in between is never resolved.
-    fn close_flag_after_sweep(&self) {
-        self.store.close_waiters();
-        self.store.mark_closed();
-        let mut delta = Delta::default();
-        self.peers.close(|digest| {
-            if let Some(freed) = self.store.release(digest, Eviction::Closed) {
-                delta.free(freed.size);
-            }
-        });
-        self.store.adjust_cached(delta);
     }
 }
 

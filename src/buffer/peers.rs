@@ -1,6 +1,6 @@
 //! Per-peer deques and the primary peer set.
 
-use crate::sync::{Arc, AtomicUsize, Mutex, Op, RandomState, ShardedMap, SwapCell};
+use crate::sync::{Arc, AtomicUsize, Mutex, Op, RandomState, ShardedMap, SwapCell, mutation};
 use hashlink::LinkedHashMap;
 use ref_cast::RefCast;
 use std::collections::HashSet;
@@ -201,11 +201,7 @@ where
         let (deque, _) = self.deques.update(key, |entry| match entry {
             Some(deque) => (Op::Keep, Some(deque.clone())),
             None => {
-                #[cfg(loom)]
-                let eligible =
-                    crate::sync::mutation("skip_create_recheck") || self.is_primary(peer);
-                #[cfg(not(loom))]
-                let eligible = self.is_primary(peer);
+                let eligible = mutation("skip_create_recheck") || self.is_primary(peer);
                 if !eligible {
                     return (Op::Keep, None);
                 }
@@ -243,20 +239,9 @@ where
     /// [`replace`](Self::replace)'s work; the caller holds the update lock.
     fn apply(&self, set: PeerSet<P>, mut release: impl FnMut(D)) {
         #[cfg(loom)]
-        let set = if crate::sync::mutation("evict_before_store") {
-            // WRONG: evicts with the new set before storing it.
-            let mut leaving = Vec::new();
-            self.deques.for_each(|peer, _| {
-                if !set.contains(peer) {
-                    leaving.push(peer.clone());
-                }
-            });
-            self.retire(leaving, &mut release);
-            self.primary.store(set);
-            return;
-        } else {
-            set
-        };
+        if mutation("evict_before_store") {
+            return self.evict_before_store(set, release);
+        }
         self.primary.store(set);
         let mut leaving = Vec::new();
         self.primary.with(|set| {
@@ -269,7 +254,7 @@ where
         self.retire(leaving, &mut release);
     }
 
-    fn retire(&self, leaving: Vec<ByOrd<P>>, release: &mut impl FnMut(D)) {
+    pub(super) fn retire(&self, leaving: Vec<ByOrd<P>>, release: &mut impl FnMut(D)) {
         for peer in leaving {
             let Some(deque) = self.deques.remove(&peer) else {
                 continue;

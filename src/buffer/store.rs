@@ -1,9 +1,11 @@
 //! Digest slots: each cached message stored once with its reference count, or the list of
 //! subscribers waiting for a digest that is not cached.
 
-use super::waiter::{Closed, Subscription, WaiterSlot};
+use super::slot::WaiterSlot;
 use crate::Message;
 use crate::metrics::{Eviction, Metrics};
+#[cfg(loom)]
+use crate::sync::mutation;
 use crate::sync::{Arc, AtomicBool, AtomicUsize, Op, ShardedMap};
 use std::sync::atomic::Ordering;
 
@@ -30,8 +32,8 @@ pub(crate) struct Counts {
     pub(crate) subscriptions: AtomicUsize,
 }
 
-/// The digest-keyed half of the buffer. Shared with every pending [`Subscription`], which needs
-/// it to unregister on drop.
+/// The digest-keyed half of the buffer. Shared with every pending
+/// [`Subscription`](super::Subscription), which needs it to unregister on drop.
 pub(crate) struct Store<M: Message> {
     pub(crate) digests: ShardedMap<M::Digest, Slot<M>>,
     pub(crate) counts: Counts,
@@ -44,9 +46,9 @@ pub(crate) struct Store<M: Message> {
 /// Subscribers taken out of a slot, to be completed once every lock is released.
 #[must_use = "waiters must be woken after the locks are released"]
 pub(crate) struct Wakeups<M: Message> {
-    slots: Vec<Arc<WaiterSlot<M>>>,
+    pub(super) slots: Vec<Arc<WaiterSlot<M>>>,
     /// The inserted copy, when the store did not keep it (or kept a clone of it).
-    message: Option<M>,
+    pub(super) message: Option<M>,
     /// Whether this acquire cached the message (it was not cached before). The caller accounts
     /// for it in `counts.cached` with [`Store::adjust_cached`].
     pub(crate) cached: bool,
@@ -157,8 +159,9 @@ impl<M: Message> Store<M> {
         self.closed.load(Ordering::Acquire)
     }
 
-    /// Marks the store closed: registrations from now on resolve to [`Closed`]. Returns `false`
-    /// when it already was. Call [`close_waiters`](Self::close_waiters) afterwards.
+    /// Marks the store closed: registrations from now on resolve to [`Closed`](super::Closed).
+    /// Returns `false` when it already was. Call [`close_waiters`](Self::close_waiters)
+    /// afterwards.
     pub(crate) fn mark_closed(&self) -> bool {
         !self.closed.swap(true, Ordering::AcqRel)
     }
@@ -180,7 +183,7 @@ impl<M: Message> Store<M> {
     }
 
     /// Removes every `Waiting` slot (one shard lock at a time) and resolves its subscribers to
-    /// [`Closed`] once the locks are released, in digest order so that wake-ups replay alike.
+    /// [`Closed`](super::Closed) once the locks are released, in digest order so that wake-ups replay alike.
     ///
     /// A registration either precedes the sweep of its shard (and is swept) or follows it, and
     /// then sees the closed flag, which was set before the sweep began.
@@ -276,29 +279,12 @@ impl<M: Message> Store<M> {
         Some(Arc::new(WaiterSlot::new()))
     }
 
-    /// Builds the future for a registration.
-    /// (An associated function: loom's `Arc` cannot be a method receiver.)
-    pub(crate) fn subscription(
-        this: &Arc<Self>,
-        digest: M::Digest,
-        registration: Registration<M>,
-    ) -> Option<Subscription<M>> {
-        match registration {
-            Registration::Ready(message) => Some(Subscription::ready(Ok(message))),
-            Registration::Pending(slot) => Some(Subscription::pending(this.clone(), digest, slot)),
-            Registration::Closed => Some(Subscription::ready(Err(Closed))),
-            Registration::Full => None,
-        }
-    }
-
     /// Removes a cancelled subscription's registration, by identity, in one critical section:
     /// never decide "I am the last one" under a read guard and remove later (the
     /// dropped-subscriber race of the `buffer` module docs).
     pub(crate) fn unsubscribe(&self, digest: M::Digest, slot: &Arc<WaiterSlot<M>>) {
         #[cfg(loom)]
-        if crate::sync::mutation("unsubscribe_check_then_remove")
-            && self.remove_if_last(digest, slot)
-        {
+        if mutation("unsubscribe_check_then_remove") && self.remove_if_last(digest, slot) {
             return;
         }
         let (removed, _) = self.digests.update(digest, |entry| {
@@ -349,7 +335,7 @@ impl<M: Message> Store<M> {
     /// wake the result after releasing it.
     pub(crate) fn acquire(&self, digest: M::Digest, message: M, size: usize) -> Wakeups<M> {
         #[cfg(loom)]
-        if crate::sync::mutation("split_wake_and_cache") {
+        if mutation("split_wake_and_cache") {
             return self.acquire_in_two_sections(digest, message, size);
         }
         // Nothing is removed or replaced here but a `Waiting` slot, whose waiters were taken.
@@ -405,7 +391,7 @@ impl<M: Message> Store<M> {
     /// after releasing its own locks, and accounts for it with [`Store::adjust_cached`].
     pub(crate) fn release(&self, digest: M::Digest, reason: Eviction) -> Option<Freed<M>> {
         #[cfg(loom)]
-        if crate::sync::mutation("release_without_recheck") {
+        if mutation("release_without_recheck") {
             return self.release_without_recheck(digest, reason);
         }
         let ((), freed) = self.digests.update(digest, |entry| match entry {
@@ -439,7 +425,7 @@ impl<M: Message> Store<M> {
         );
     }
 
-    fn forget_waiters(&self, served: usize) {
+    pub(super) fn forget_waiters(&self, served: usize) {
         self.counts
             .subscriptions
             .fetch_sub(served, Ordering::Relaxed);
@@ -452,77 +438,5 @@ impl<M: Message> Store<M> {
 impl<M: Message> Store<M> {
     pub(crate) fn max_subscriptions(&self) -> Option<usize> {
         self.max_subscriptions
-    }
-}
-
-/// Wrong orderings, compiled only for the loom suite, which must catch each of them.
-#[cfg(loom)]
-impl<M: Message> Store<M> {
-    /// WRONG: takes the waiters in one critical section and caches in another, blindly; a
-    /// subscriber that registers in between is overwritten and never woken.
-    fn acquire_in_two_sections(&self, digest: M::Digest, message: M, size: usize) -> Wakeups<M> {
-        let (slots, _) = self.digests.update(digest, |entry| match entry {
-            Some(Slot::Waiting(slots)) => {
-                let slots = std::mem::take(slots);
-                self.forget_waiters(slots.len());
-                (Op::Remove, slots)
-            }
-            _ => (Op::Keep, Vec::new()),
-        });
-        let copy = message.clone();
-        let (cached, _) = self.digests.update(digest, |entry| match entry {
-            Some(Slot::Cached { refs, .. }) => {
-                *refs += 1;
-                (Op::Keep, false)
-            }
-            _ => (
-                Op::Insert(Slot::Cached {
-                    message: copy,
-                    refs: 1,
-                    size,
-                }),
-                true,
-            ),
-        });
-        Wakeups {
-            slots,
-            message: Some(message),
-            cached,
-            size,
-        }
-    }
-
-    /// WRONG: decrements in one critical section and removes in another without re-checking; an
-    /// insert from another peer that revives the slot in between loses its message.
-    fn release_without_recheck(&self, digest: M::Digest, reason: Eviction) -> Option<Freed<M>> {
-        let (zero, _) = self.digests.update(digest, |entry| match entry {
-            Some(Slot::Cached { refs, .. }) => {
-                *refs -= 1;
-                (Op::Keep, *refs == 0)
-            }
-            _ => (Op::Keep, false),
-        });
-        if !zero {
-            return None;
-        }
-        self.metrics.eviction(reason).increment(1);
-        match self.digests.remove(&digest) {
-            Some(Slot::Cached { message, size, .. }) => Some(Freed { message, size }),
-            _ => None,
-        }
-    }
-
-    /// WRONG: decides "I am the last waiter" under a read guard and removes the entry later.
-    fn remove_if_last(&self, digest: M::Digest, slot: &Arc<WaiterSlot<M>>) -> bool {
-        let last = self.digests.read(&digest, |entry| {
-            matches!(entry, Slot::Waiting(slots) if slots.len() == 1 && Arc::ptr_eq(&slots[0], slot))
-        });
-        if last != Some(true) {
-            return false;
-        }
-        self.digests.remove(&digest);
-        self.counts.subscriptions.fetch_sub(1, Ordering::Relaxed);
-        self.counts.waiting_digests.fetch_sub(1, Ordering::Relaxed);
-        true
     }
 }

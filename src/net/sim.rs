@@ -33,6 +33,7 @@
 //! ```
 
 use super::{PeerSetSource, PeerSetUpdate, Receiver, Recipients, RecvError, SendError, Sender};
+use crate::Peer;
 use bytes::Bytes;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
@@ -182,7 +183,7 @@ impl<P> Clone for Network<P> {
 
 impl<P> Network<P>
 where
-    P: Clone + Eq + Hash + Ord + Debug + Send + Sync + 'static,
+    P: Peer,
 {
     /// An empty network.
     pub fn new(config: SimConfig) -> Self {
@@ -364,7 +365,7 @@ impl<P: Clone> Clone for SimSender<P> {
 
 impl<P> Sender<P> for SimSender<P>
 where
-    P: Clone + Eq + Hash + Ord + Debug + Send + Sync + 'static,
+    P: Peer,
 {
     async fn send(
         &mut self,

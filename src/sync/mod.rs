@@ -37,3 +37,12 @@ pub(crate) use prod::*;
 mod loom;
 #[cfg(loom)]
 pub(crate) use self::loom::*;
+
+/// Whether the loom suite switched on the deliberately wrong ordering `name` (see
+/// `buffer::wrong`). Outside loom it is a constant `false`, so the production build compiles the
+/// check away and the protocol code reads the same in both builds.
+#[cfg(not(loom))]
+#[inline(always)]
+pub(crate) const fn mutation(_name: &str) -> bool {
+    false
+}

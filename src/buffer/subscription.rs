@@ -1,77 +1,13 @@
-//! Subscriptions and the waiter slot an insert completes.
+//! The subscription future: a registration in the store, resolved through its waiter slot.
 
-use super::store::Store;
+use super::slot::{Closed, WaiterSlot};
+use super::store::{Registration, Store};
 use crate::Message;
-use crate::sync::{Arc, Mutex};
+use crate::sync::Arc;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context, Poll, Waker};
-
-/// One registered subscriber: the value an insert hands over and the waker to call.
-///
-/// A leaf lock: nothing else is locked while it is held, and wakers are called after it is
-/// released.
-pub(crate) struct WaiterSlot<M> {
-    state: Mutex<WaiterState<M>>,
-}
-
-struct WaiterState<M> {
-    value: Option<M>,
-    waker: Option<Waker>,
-    /// Set when the buffer closed while this subscriber waited: it resolves to [`Closed`].
-    closed: bool,
-    /// Set by the subscription's `Drop` before it unregisters: an insert that already took this
-    /// slot out of the map must not count it as served.
-    cancelled: bool,
-}
-
-impl<M> WaiterSlot<M> {
-    pub(crate) fn new() -> Self {
-        Self {
-            state: Mutex::new(WaiterState {
-                value: None,
-                waker: None,
-                closed: false,
-                cancelled: false,
-            }),
-        }
-    }
-
-    /// Hands `value` to the subscriber and wakes it. Returns `false` (and drops the value) when
-    /// the subscription was cancelled first.
-    pub(crate) fn complete(&self, value: M) -> bool {
-        let mut state = self.state.lock();
-        if state.cancelled {
-            return false;
-        }
-        state.value = Some(value);
-        let waker = state.waker.take();
-        drop(state);
-        if let Some(waker) = waker {
-            waker.wake();
-        }
-        true
-    }
-
-    /// Tells the subscriber that the buffer closed: it resolves to [`Closed`]. Call with no
-    /// other lock held.
-    pub(crate) fn close(&self) {
-        let mut state = self.state.lock();
-        state.closed = true;
-        let waker = state.waker.take();
-        drop(state);
-        if let Some(waker) = waker {
-            waker.wake();
-        }
-    }
-}
-
-/// The buffer was closed ([`Buffer::close`](crate::Buffer::close), or its last handle dropped)
-/// before the subscribed message arrived: it never will.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, thiserror::Error)]
-#[error("the buffer is closed")]
-pub struct Closed;
+use std::task::{Context, Poll};
 
 /// A future that resolves to the message with the subscribed digest, or to [`Closed`].
 ///
@@ -109,24 +45,23 @@ enum SubscriptionState<M: Message> {
 }
 
 impl<M: Message> Subscription<M> {
-    pub(crate) fn ready(result: Result<M, Closed>) -> Self {
-        Self {
-            state: SubscriptionState::Ready(result),
-        }
-    }
-
-    pub(crate) fn pending(
-        store: Arc<Store<M>>,
+    /// The future for a registration in `store`; `None` when the store was full.
+    pub(crate) fn new(
+        store: &Arc<Store<M>>,
         digest: M::Digest,
-        slot: Arc<WaiterSlot<M>>,
-    ) -> Self {
-        Self {
-            state: SubscriptionState::Pending {
-                store,
+        registration: Registration<M>,
+    ) -> Option<Self> {
+        let state = match registration {
+            Registration::Ready(message) => SubscriptionState::Ready(Ok(message)),
+            Registration::Pending(slot) => SubscriptionState::Pending {
+                store: store.clone(),
                 digest,
                 slot,
             },
-        }
+            Registration::Closed => SubscriptionState::Ready(Err(Closed)),
+            Registration::Full => return None,
+        };
+        Some(Self { state })
     }
 
     /// Returns the outcome if the subscription has resolved, without waiting (and without
@@ -134,7 +69,7 @@ impl<M: Message> Subscription<M> {
     pub fn try_take(&mut self) -> Option<Result<M, Closed>> {
         let value = match &mut self.state {
             SubscriptionState::Ready(_) => None,
-            SubscriptionState::Pending { slot, .. } => Some(slot.state.lock().outcome()?),
+            SubscriptionState::Pending { slot, .. } => Some(slot.take()?),
             SubscriptionState::Done => return None,
         };
         match std::mem::replace(&mut self.state, SubscriptionState::Done) {
@@ -147,10 +82,7 @@ impl<M: Message> Subscription<M> {
     pub fn is_ready(&self) -> bool {
         match &self.state {
             SubscriptionState::Ready(_) => true,
-            SubscriptionState::Pending { slot, .. } => {
-                let state = slot.state.lock();
-                state.value.is_some() || state.closed
-            }
+            SubscriptionState::Pending { slot, .. } => slot.is_resolved(),
             SubscriptionState::Done => false,
         }
     }
@@ -158,17 +90,6 @@ impl<M: Message> Subscription<M> {
 
 // The state is never pinned-projected: moving a `Subscription` is always fine, whatever `M` is.
 impl<M: Message> Unpin for Subscription<M> {}
-
-impl<M> WaiterState<M> {
-    /// The outcome, if resolved: the message (taken) or `Closed`.
-    fn outcome(&mut self) -> Option<Result<M, Closed>> {
-        match self.value.take() {
-            Some(message) => Some(Ok(message)),
-            None if self.closed => Some(Err(Closed)),
-            None => None,
-        }
-    }
-}
 
 impl<M: Message> Future for Subscription<M> {
     type Output = Result<M, Closed>;
@@ -178,21 +99,13 @@ impl<M: Message> Future for Subscription<M> {
         match &this.state {
             SubscriptionState::Ready(_) => {}
             SubscriptionState::Pending { slot, .. } => {
-                let mut state = slot.state.lock();
-                match state.outcome() {
+                return match slot.take_or_register(cx.waker()) {
                     Some(outcome) => {
-                        drop(state);
                         this.state = SubscriptionState::Done;
-                        return Poll::Ready(outcome);
+                        Poll::Ready(outcome)
                     }
-                    None => {
-                        match &mut state.waker {
-                            Some(waker) if waker.will_wake(cx.waker()) => {}
-                            waker => *waker = Some(cx.waker().clone()),
-                        }
-                        return Poll::Pending;
-                    }
-                }
+                    None => Poll::Pending,
+                };
             }
             SubscriptionState::Done => panic!("Subscription polled after it returned its message"),
         }
@@ -213,15 +126,9 @@ impl<M: Message> Drop for Subscription<M> {
         else {
             return;
         };
-        {
-            let mut state = slot.state.lock();
-            if state.value.is_some() || state.closed {
-                // Served or closed, not yet polled: the registration is already gone.
-                return;
-            }
-            state.cancelled = true;
+        if slot.cancel() {
+            store.unsubscribe(*digest, slot);
         }
-        store.unsubscribe(*digest, slot);
     }
 }
 
