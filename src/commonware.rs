@@ -70,6 +70,7 @@ pub use commonware_p2p as p2p;
 pub use commonware_runtime as runtime;
 pub use commonware_utils as utils;
 
+use crate::config::ConfigError;
 use crate::engine::{self, EngineConfig, Outbox, Outgoing};
 use crate::forward::forward;
 use crate::message::{Codec, DecodeError, Message};
@@ -140,12 +141,8 @@ where
 {
     context: E,
     public_key: P,
-    priority: bool,
-    codec_config: M::Cfg,
     peer_provider: D,
-    workers: NonZeroUsize,
-    max_message_size: Option<usize>,
-    max_queued_bytes: usize,
+    config: EngineConfig<M::Cfg>,
     buffer: Arc<Buffer<P, Wire<M>>>,
     shared: Weak<Shared<P, M>>,
     queued: flume::Receiver<Outgoing<P, Wire<M>>>,
@@ -161,13 +158,37 @@ where
 {
     /// Builds the engine and its mailbox, and registers the metrics in `context`'s registry
     /// under its label (give two engines in one runtime two labels).
+    ///
+    /// # Panics
+    ///
+    /// When a value of `config` is out of range, with the message of the [`ConfigError`]
+    /// ([`try_new`](Self::try_new) returns it instead).
     pub fn new(context: E, config: Config<P, M::Cfg, D>) -> (Self, Mailbox<P, M>) {
-        let metrics = Metrics::registry(&context, config.peer_metrics);
+        match Self::try_new(context, config) {
+            Ok(built) => built,
+            Err(err) => panic!("invalid shardcast::commonware::Config: {err}"),
+        }
+    }
+
+    /// [`new`](Self::new), returning an out-of-range value of `config` as an error. Nothing
+    /// is registered in `context` when it fails.
+    pub fn try_new(
+        context: E,
+        config: Config<P, M::Cfg, D>,
+    ) -> Result<(Self, Mailbox<P, M>), ConfigError> {
         let mut buffer_config =
             BufferConfig::new(config.deque_size).with_peer_metrics(config.peer_metrics);
         if let Some(limit) = config.peer_bytes {
             buffer_config = buffer_config.with_peer_bytes(limit);
         }
+        buffer_config.validate()?;
+        let engine_config = EngineConfig::new(config.codec_config)
+            .with_priority(config.priority)
+            .with_workers(config.workers.get())
+            .with_max_frame_size(config.max_message_size.unwrap_or(usize::MAX))
+            .with_max_queued_bytes(config.max_queued_bytes);
+        engine_config.validate()?;
+        let metrics = Metrics::registry(&context, config.peer_metrics);
         let buffer = Arc::new(Buffer::with_metrics(buffer_config, metrics));
         let (outbox, queued) = flume::unbounded();
         let shared = Arc::new(Shared {
@@ -177,17 +198,13 @@ where
         let engine = Self {
             context,
             public_key: config.public_key,
-            priority: config.priority,
-            codec_config: config.codec_config,
             peer_provider: config.peer_provider,
-            workers: config.workers,
-            max_message_size: config.max_message_size,
-            max_queued_bytes: config.max_queued_bytes,
+            config: engine_config,
             buffer: buffer.clone(),
             shared: Arc::downgrade(&shared),
             queued,
         };
-        (engine, Mailbox { buffer, shared })
+        Ok((engine, Mailbox { buffer, shared }))
     }
 
     /// Starts the engine on the p2p channel `(sender, receiver)` and returns its task's handle.
@@ -205,12 +222,8 @@ where
         let Self {
             context,
             public_key,
-            priority,
-            codec_config,
             mut peer_provider,
-            workers,
-            max_message_size,
-            max_queued_bytes,
+            config,
             buffer,
             shared,
             queued,
@@ -222,10 +235,6 @@ where
         context.spawn(move |context| async move {
             let _closer = closer;
             let peer_sets = P2pPeerSets::subscribe(&mut peer_provider).await;
-            let mut config = EngineConfig::new(codec_config).with_workers(workers.get());
-            config.priority = priority;
-            config.max_frame_size = max_message_size.unwrap_or(usize::MAX);
-            config.max_queued_bytes = max_queued_bytes.max(1);
             let Some(shared) = shared.upgrade() else {
                 return; // every mailbox is gone: nobody can use the engine
             };
@@ -238,7 +247,7 @@ where
                 config,
                 (shared.outbox.clone(), queued),
             )
-            .expect("the configuration is valid by construction");
+            .expect("the configuration was validated by try_new");
             let stopped = engine.stopped();
             let _ = shared.running.set(engine);
             drop(shared);
@@ -300,7 +309,10 @@ where
     ) -> oneshot::Receiver<Vec<P>> {
         let recipients = from_p2p(recipients);
         if let Some(engine) = self.shared.running.get() {
-            return engine.broadcast(recipients, Wire(message)).await;
+            return engine
+                .broadcast(recipients, Wire(message))
+                .await
+                .into_receiver();
         }
         let (sent_to, receiver) = oneshot::channel();
         let message = Wire(message);

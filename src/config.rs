@@ -141,7 +141,10 @@ impl Config {
     }
 }
 
-/// An invalid [`Config`] value.
+/// An invalid configuration value: of a [`Config`], of an
+/// [`EngineConfig`](crate::EngineConfig), or of a `commonware::Config`. Every configuration is
+/// checked when it is used (`Buffer::new`, `Engine::start`, `commonware::Engine::try_new`),
+/// never clamped: the error names the value and what it must be.
 #[derive(Clone, Debug, Error, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ConfigError {
@@ -153,6 +156,15 @@ pub enum ConfigError {
         "metrics prefix {0:?} is not a valid Prometheus name prefix ([a-zA-Z_:][a-zA-Z0-9_:]*)"
     )]
     MetricsPrefix(String),
+    /// An engine needs at least one receive worker.
+    #[error("workers must be at least 1")]
+    Workers,
+    /// The queue between the reader and the workers needs room for at least one batch.
+    #[error("frame_queue must be at least 1")]
+    FrameQueue,
+    /// The byte bound on frames waiting for the workers must let one byte through.
+    #[error("max_queued_bytes must be at least 1")]
+    MaxQueuedBytes,
 }
 
 #[cfg(all(test, not(loom)))]

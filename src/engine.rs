@@ -47,17 +47,18 @@
 //! frame that fails to decode is rejected, and a panic in user code (`Codec::decode`,
 //! `Message::digest`) while handling a frame is caught, counted and logged at `warn`.
 
-use crate::Buffer;
 use crate::buffer::Insert;
+use crate::config::ConfigError;
 use crate::message::{Codec, Message, Peer};
 use crate::net::{PeerSetSource, Receiver, Recipients, Sender};
 use crate::runtime::{Runtime, Task, Tokio};
+use crate::{Buffer, Closed};
 use bytes::Bytes;
 use std::fmt::Debug;
 use std::future::Future;
 use std::hash::{BuildHasher, Hash};
 use std::panic::AssertUnwindSafe;
-use std::pin::pin;
+use std::pin::{Pin, pin};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll, Waker};
@@ -66,33 +67,23 @@ use tokio::sync::{Notify, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, warn};
 
-/// Engine settings.
+/// Engine settings: [`EngineConfig::new`] with the decoding bounds, then `with_*` for the rest,
+/// like the buffer's [`Config`](crate::Config). [`Engine::start`] checks them
+/// ([`validate`](Self::validate)).
 #[derive(Clone, Debug)]
 pub struct EngineConfig<C> {
-    /// Passed unchanged as the `priority` flag of every send.
-    pub priority: bool,
-    /// Bounds for decoding inbound messages (`Codec::Config`).
-    pub codec: C,
-    /// Receive workers decoding and inserting in parallel (default 1). An execution on a
-    /// deterministic runtime replays the same only for the same count, so it comes from here,
-    /// never from the machine's core count: set it to the cores you give the engine.
-    pub workers: usize,
-    /// Frames buffered between the reader and the workers (default 1,024).
-    pub frame_queue: usize,
-    /// Frames longer than this are rejected before decoding (default: no limit beyond the
-    /// transport's own maximum message size).
-    pub max_frame_size: usize,
-    /// Most bytes of frames handed to the workers and not yet handled (default
-    /// [`DEFAULT_MAX_QUEUED_BYTES`], 64 MiB). When it is reached the reader stops taking frames
-    /// from the receiver until the workers catch up: back-pressure on the network, whatever
-    /// peers send. When nothing is queued, one batch passes whatever its size (up to 64 frames
-    /// and 1 MiB, or a single larger frame), so a budget below that is exceeded by one batch.
-    /// Beyond what is queued, the reader holds at most one batch and one frame in hand.
-    pub max_queued_bytes: usize,
+    priority: bool,
+    codec: C,
+    workers: usize,
+    frame_queue: usize,
+    max_frame_size: usize,
+    max_queued_bytes: usize,
 }
 
 impl<C> EngineConfig<C> {
-    /// Defaults, with `codec` as the decoding bounds.
+    /// Defaults, with `codec` as the decoding bounds (`Codec::Config`): no priority, 1 worker,
+    /// a queue of 1,024 frames, no frame size limit of the engine's own,
+    /// [`DEFAULT_MAX_QUEUED_BYTES`] queued.
     pub fn new(codec: C) -> Self {
         Self {
             priority: false,
@@ -104,10 +95,114 @@ impl<C> EngineConfig<C> {
         }
     }
 
-    /// The configuration with `workers` receive workers.
+    /// Passed unchanged as the `priority` flag of every send (default `false`).
+    pub fn with_priority(mut self, priority: bool) -> Self {
+        self.priority = priority;
+        self
+    }
+
+    /// Receive workers decoding and inserting in parallel (default 1, at least 1). An
+    /// execution on a deterministic runtime replays the same only for the same count, so it
+    /// comes from here, never from the machine's core count: set it to the cores you give the
+    /// engine.
     pub fn with_workers(mut self, workers: usize) -> Self {
         self.workers = workers;
         self
+    }
+
+    /// Frames buffered between the reader and the workers (default 1,024, at least 1).
+    pub fn with_frame_queue(mut self, frames: usize) -> Self {
+        self.frame_queue = frames;
+        self
+    }
+
+    /// Frames longer than this are rejected before decoding (default: no limit beyond the
+    /// transport's own maximum message size).
+    pub fn with_max_frame_size(mut self, bytes: usize) -> Self {
+        self.max_frame_size = bytes;
+        self
+    }
+
+    /// Most bytes of frames handed to the workers and not yet handled (default
+    /// [`DEFAULT_MAX_QUEUED_BYTES`], 64 MiB; at least 1). When it is reached the reader stops
+    /// taking frames from the receiver until the workers catch up: back-pressure on the
+    /// network, whatever peers send. When nothing is queued, one batch passes whatever its
+    /// size (up to 64 frames and 1 MiB, or a single larger frame), so a budget below that is
+    /// exceeded by one batch. Beyond what is queued, the reader holds at most one batch and
+    /// one frame in hand.
+    pub fn with_max_queued_bytes(mut self, bytes: usize) -> Self {
+        self.max_queued_bytes = bytes;
+        self
+    }
+
+    /// The `priority` flag of every send.
+    pub fn priority(&self) -> bool {
+        self.priority
+    }
+
+    /// The decoding bounds.
+    pub fn codec(&self) -> &C {
+        &self.codec
+    }
+
+    /// Receive workers.
+    pub fn workers(&self) -> usize {
+        self.workers
+    }
+
+    /// Frames buffered between the reader and the workers.
+    pub fn frame_queue(&self) -> usize {
+        self.frame_queue
+    }
+
+    /// Longest frame accepted.
+    pub fn max_frame_size(&self) -> usize {
+        self.max_frame_size
+    }
+
+    /// Most bytes of frames waiting for the workers.
+    pub fn max_queued_bytes(&self) -> usize {
+        self.max_queued_bytes
+    }
+
+    /// Checks every value; [`Engine::start`] calls this.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.workers == 0 {
+            return Err(ConfigError::Workers);
+        }
+        if self.frame_queue == 0 {
+            return Err(ConfigError::FrameQueue);
+        }
+        if self.max_queued_bytes == 0 {
+            return Err(ConfigError::MaxQueuedBytes);
+        }
+        Ok(())
+    }
+}
+
+/// What [`Engine::broadcast`] returns once the message is inserted: a future of `sent_to`, the
+/// peers the transport handed the message to (never ourselves; empty when the send failed).
+/// It resolves to [`Closed`] when the engine stopped before sending. Dropping it changes
+/// nothing: the send still runs.
+#[derive(Debug)]
+pub struct SentTo<P>(oneshot::Receiver<Vec<P>>);
+
+impl<P> SentTo<P> {
+    /// The channel underneath, for the commonware mailbox, whose callers expect commonware's
+    /// `oneshot::Receiver`.
+    #[cfg(feature = "commonware")]
+    pub(crate) fn into_receiver(self) -> oneshot::Receiver<Vec<P>> {
+        self.0
+    }
+}
+
+impl<P> Future for SentTo<P> {
+    type Output = Result<Vec<P>, Closed>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.0)
+            .poll(cx)
+            .map(|sent| sent.map_err(|_| Closed))
     }
 }
 
@@ -120,11 +215,13 @@ pub enum EngineError {
     NoRuntime,
     /// A configuration value is out of range.
     #[error("invalid engine configuration: {0}")]
-    Config(&'static str),
+    Config(#[from] ConfigError),
 }
 
-/// Counts of what the receive path did (also exported as metrics by the buffer).
+/// Counts of what the receive path did (also exported as metrics by the buffer). More fields
+/// may come.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct EngineStats {
     /// Frames that decoded.
     pub received: u64,
@@ -143,7 +240,7 @@ pub struct EngineStats {
     /// Bytes of frames handed to the workers and not yet handled, now.
     pub queued_bytes: u64,
     /// The most `queued_bytes` has been: at most `max_queued_bytes`, or one batch when that is
-    /// larger (see [`EngineConfig::max_queued_bytes`]).
+    /// larger (see [`EngineConfig::with_max_queued_bytes`]).
     pub queued_bytes_peak: u64,
 }
 
@@ -279,15 +376,7 @@ where
         config: EngineConfig<M::Config>,
         (outbox, queued): (Outbox<P, M>, flume::Receiver<Outgoing<P, M>>),
     ) -> Result<Self, EngineError> {
-        if config.workers == 0 {
-            return Err(EngineError::Config("workers must be at least 1"));
-        }
-        if config.frame_queue == 0 {
-            return Err(EngineError::Config("frame_queue must be at least 1"));
-        }
-        if config.max_queued_bytes == 0 {
-            return Err(EngineError::Config("max_queued_bytes must be at least 1"));
-        }
+        config.validate()?;
         let (applied, _) = watch::channel(None);
         if let Some(update) = poll_once(peer_sets.next()).flatten() {
             buffer.update_primary(update.primary);
@@ -379,15 +468,11 @@ where
     ///
     /// The insert has happened when this returns; the send runs on the engine's sender task, so
     /// the caller never waits on the network, and the send completes even if the caller drops
-    /// this future's output. The receiver yields the peers the transport handed the message to
-    /// (`sent_to`): empty when the send failed (logged). Once the engine has stopped, nothing is
-    /// inserted and the receiver yields the channel's error.
-    pub async fn broadcast(
-        &self,
-        recipients: Recipients<P>,
-        message: M,
-    ) -> oneshot::Receiver<Vec<P>> {
-        self.inner.broadcast(recipients, message)
+    /// this future's output. The returned [`SentTo`] yields the peers the transport handed the
+    /// message to: empty when the send failed (logged). Once the engine has stopped, nothing is
+    /// inserted and it yields [`Closed`].
+    pub async fn broadcast(&self, recipients: Recipients<P>, message: M) -> SentTo<P> {
+        SentTo(self.inner.broadcast(recipients, message))
     }
 
     /// The shared buffer, for `get` and `subscribe`.
@@ -871,7 +956,7 @@ where
             Ok(Ok(result)) => {
                 tally.received += 1;
                 match result {
-                    Insert::Inserted => tally.inserted += 1,
+                    Insert::Added => tally.inserted += 1,
                     Insert::Duplicate => tally.duplicate += 1,
                     Insert::Ineligible => tally.ineligible += 1,
                     Insert::TooLarge => tally.too_large += 1,

@@ -32,7 +32,7 @@
 //!
 //! // ...and a receive task, on any thread, inserts what the network delivers.
 //! let note = Note { id: 7, body: "hello".into() };
-//! assert_eq!(buffer.insert("alice", note.clone()), Insert::Inserted);
+//! assert_eq!(buffer.insert("alice", note.clone()), Insert::Added);
 //! assert_eq!(buffer.insert("alice", note.clone()), Insert::Duplicate);
 //! assert_eq!(buffer.insert("mallory", note.clone()), Insert::Ineligible); // not primary
 //!
@@ -157,7 +157,7 @@ pub(crate) mod sync;
 pub use buffer::{Buffer, Closed, Insert, Stats, SubscribeError, Subscription};
 pub use config::{Config, ConfigError, DEFAULT_METRICS_PREFIX};
 #[cfg(feature = "engine")]
-pub use engine::{Engine, EngineConfig, EngineError, EngineStats};
+pub use engine::{Engine, EngineConfig, EngineError, EngineStats, SentTo};
 #[cfg(feature = "engine")]
 pub use message::{Blob, BlobConfig, Codec, DecodeError};
 pub use message::{Message, Peer};

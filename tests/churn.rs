@@ -77,7 +77,7 @@ async fn churn_soak_sixteen_nodes_sixty_seconds() {
         .map(|(id, (tx, rx))| {
             let buffer = Arc::new(Buffer::new(Config::new(DEQUE)).unwrap());
             let mut config = EngineConfig::new(BlobConfig::default());
-            config.workers = 2;
+            config = config.with_workers(2);
             Engine::start(buffer, *id, tx, rx, network.peer_sets(), config).unwrap()
         })
         .collect();

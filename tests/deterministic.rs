@@ -969,3 +969,33 @@ fn several_workers_are_still_deterministic() {
         assert_eq!(first, busy_run(seed, 4), "seed {seed}");
     }
 }
+
+/// An out-of-range value of the configuration is an error naming it, never clamped: a
+/// `max_queued_bytes` of 0 used to become 1 without a word. Nothing is registered when it
+/// fails, so a corrected configuration can use the same label.
+#[test]
+fn out_of_range_config_is_an_error_that_names_the_value() {
+    run(0, |context| async move {
+        let keys = keys(2);
+        let (oracle, _channels) = network(&context, &Setup::default(), &keys).await;
+        let config = |max_queued_bytes: usize| Config {
+            public_key: keys[0].clone(),
+            deque_size: DEQUE,
+            peer_bytes: None,
+            priority: false,
+            codec_config: RangeCfg::from(..),
+            peer_provider: oracle.manager(),
+            workers: NonZeroUsize::MIN,
+            max_message_size: None,
+            max_queued_bytes,
+            peer_metrics: false,
+        };
+        let label = context.with_label("engine");
+        let err = Engine::<_, _, Note, _>::try_new(label.clone(), config(0))
+            .err()
+            .expect("0 queued bytes is out of range");
+        assert_eq!(err, shardcast::ConfigError::MaxQueuedBytes);
+        assert_eq!(err.to_string(), "max_queued_bytes must be at least 1");
+        assert!(Engine::<_, _, Note, _>::try_new(label, config(1)).is_ok());
+    });
+}

@@ -97,7 +97,7 @@ impl Setup {
             .map(|(id, (sender, receiver))| {
                 let buffer = Arc::new(Buffer::new(Config::new(DEQUE)).unwrap());
                 let mut config = EngineConfig::new(BlobConfig::default());
-                config.workers = self.workers;
+                config = config.with_workers(self.workers);
                 let engine = Engine::start(
                     buffer.clone(),
                     *id,
@@ -668,7 +668,7 @@ async fn parallel_workers_deliver_everything() {
     for (id, (sender, receiver)) in ids.iter().zip(endpoints) {
         let buffer = Arc::new(Buffer::new(Config::new(512)).unwrap());
         let mut config = EngineConfig::new(BlobConfig::default());
-        config.workers = 4;
+        config = config.with_workers(4);
         let engine =
             Engine::start(buffer, *id, sender, receiver, network.peer_sets(), config).unwrap();
         engines.push(engine);
@@ -713,5 +713,41 @@ async fn parallel_workers_deliver_everything() {
     for engine in &engines {
         engine.buffer().check_invariants();
         engine.shutdown().await;
+    }
+}
+
+/// Every out-of-range engine setting is refused by name when the engine starts.
+#[tokio::test]
+async fn out_of_range_engine_config_is_refused_by_name() {
+    use shardcast::net::channel::{self, NullSender, StaticPeerSet};
+    use shardcast::{ConfigError, EngineError};
+    let cases = [
+        (
+            EngineConfig::new(BlobConfig::default()).with_workers(0),
+            ConfigError::Workers,
+        ),
+        (
+            EngineConfig::new(BlobConfig::default()).with_frame_queue(0),
+            ConfigError::FrameQueue,
+        ),
+        (
+            EngineConfig::new(BlobConfig::default()).with_max_queued_bytes(0),
+            ConfigError::MaxQueuedBytes,
+        ),
+    ];
+    for (config, expected) in cases {
+        let buffer = Arc::new(Buffer::<u32, Blob>::new(Config::new(4)).unwrap());
+        let (_frames, rx) = channel::unbounded::<u32>();
+        let started = Engine::start(
+            buffer,
+            0,
+            NullSender,
+            rx,
+            StaticPeerSet::new(vec![0, 1]),
+            config,
+        );
+        let err = started.err().expect("refused");
+        assert_eq!(err, EngineError::Config(expected.clone()));
+        assert!(err.to_string().contains(&expected.to_string()), "{err}");
     }
 }

@@ -111,11 +111,11 @@ fn hostile(seed: u64, valid: &Blob) -> Vec<Bytes> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_and_oversized_frames_are_counted_and_valid_traffic_flows() {
-    let (tx, rx) = flume::bounded(256);
+    let (tx, rx) = shardcast::net::channel::bounded(256);
     let mut config = EngineConfig::new(BlobConfig {
         max_payload: MAX_PAYLOAD,
     });
-    config.max_frame_size = MAX_FRAME;
+    config = config.with_max_frame_size(MAX_FRAME);
     let engine = node::start::<Blob>(Config::new(512), config, vec![0, 1, 2], rx);
     let buffer = engine.buffer().clone();
 

@@ -149,14 +149,14 @@ fn byte_budget_metrics() {
     let buffer = buffer_with(&recorder, Config::new(10).with_peer_bytes(50));
     buffer.update_primary([1, 2]);
     // Sizes: 10 x (id % 4 + 1) + 7 x copy.
-    assert_eq!(buffer.receive(1, msg(1)), shardcast::Insert::Inserted); // 20 bytes
-    assert_eq!(buffer.receive(1, msg(2)), shardcast::Insert::Inserted); // 30 bytes
+    assert_eq!(buffer.receive(1, msg(1)), shardcast::Insert::Added); // 20 bytes
+    assert_eq!(buffer.receive(1, msg(2)), shardcast::Insert::Added); // 30 bytes
     let rendered = recorder.handle().render();
     assert_eq!(value(&rendered, "shardcast_cached_bytes"), 50.0);
     assert_eq!(buffer.stats().cached_bytes, 50);
     // 10 more bytes for peer 1: its oldest (id 1) goes; peer 2 is untouched.
-    assert_eq!(buffer.receive(2, msg(4)), shardcast::Insert::Inserted); // 10 bytes
-    assert_eq!(buffer.receive(1, msg(0)), shardcast::Insert::Inserted); // 10 bytes
+    assert_eq!(buffer.receive(2, msg(4)), shardcast::Insert::Added); // 10 bytes
+    assert_eq!(buffer.receive(1, msg(0)), shardcast::Insert::Added); // 10 bytes
     assert_eq!(buffer.peer_digests(&1), Some(vec![0, 2]));
     assert_eq!(buffer.peer_digests(&2), Some(vec![4]));
     let too_large = Msg { id: 3, copy: 2 }; // 54 bytes

@@ -13,7 +13,7 @@ use shardcast::{Blob, BlobConfig, Codec, Config, Engine, EngineConfig, Message};
 use std::collections::HashMap;
 use std::time::Duration;
 
-type Frames = flume::Sender<(u32, Bytes)>;
+type Frames = shardcast::net::channel::FrameSender<u32>;
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
@@ -33,7 +33,7 @@ fn engine_with(
     primary: Vec<u32>,
     configure: impl FnOnce(EngineConfig<BlobConfig>) -> EngineConfig<BlobConfig>,
 ) -> (Engine<u32, Blob>, Frames) {
-    let (tx, rx) = flume::unbounded();
+    let (tx, rx) = shardcast::net::channel::unbounded();
     let config = configure(
         EngineConfig::new(BlobConfig {
             max_payload: 4 << 20,
@@ -241,7 +241,7 @@ fn queued_bytes_stay_within_the_budget_under_a_flood_of_large_frames() {
         .collect();
     runtime.block_on(async {
         let (engine, frames) = engine_with(4, 2, vec![1, 2], |mut config| {
-            config.max_queued_bytes = BUDGET;
+            config = config.with_max_queued_bytes(BUDGET);
             config
         });
         let producer = std::thread::spawn(move || {

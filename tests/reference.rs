@@ -20,7 +20,7 @@ fn cache_eviction_single_peer() {
     let buffer = buffer(DEQUE);
     buffer.update_primary([A, B]);
     for id in 0..=10 {
-        assert_eq!(buffer.insert(A, msg(id)), Insert::Inserted);
+        assert_eq!(buffer.insert(A, msg(id)), Insert::Added);
     }
     for id in 1..=10 {
         let mut sub = buffer.subscribe(id);
@@ -63,8 +63,8 @@ fn ref_count_across_peers() {
     let buffer = buffer(DEQUE);
     buffer.update_primary([A, B]);
     let dup = msg(42);
-    assert_eq!(buffer.insert(A, dup.clone()), Insert::Inserted);
-    assert_eq!(buffer.insert(B, dup.clone()), Insert::Inserted);
+    assert_eq!(buffer.insert(A, dup.clone()), Insert::Added);
+    assert_eq!(buffer.insert(B, dup.clone()), Insert::Added);
     assert_eq!(buffer.stats().cached, 1, "stored once");
     for id in 0..10 {
         buffer.insert(A, msg(1000 + id));
@@ -147,7 +147,7 @@ fn nothing_cached_before_the_initial_peer_set() {
     assert_eq!(buffer.insert(B, msg(1)), Insert::Ineligible);
     assert_eq!(buffer.get(&1), None);
     buffer.update_primary([A, B]);
-    assert_eq!(buffer.insert(A, msg(1)), Insert::Inserted);
+    assert_eq!(buffer.insert(A, msg(1)), Insert::Added);
     assert_eq!(buffer.get(&1), Some(msg(1)));
     buffer.check_invariants();
 }

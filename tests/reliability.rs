@@ -37,7 +37,7 @@ async fn flood_from_one_primary_peer_stays_bounded_and_spares_the_others() {
     const ROUNDS: u64 = 50; // messages from each normal peer (< DEQUE: all stay cached)
     let primary = vec![0, 1, 2, 3, 4];
     let bound = primary.len() * DEQUE;
-    let (tx, rx) = flume::bounded(1024);
+    let (tx, rx) = shardcast::net::channel::bounded(1024);
     let engine = node::start::<Blob>(
         Config::new(DEQUE),
         EngineConfig::new(BlobConfig::default()),
@@ -112,7 +112,7 @@ async fn flood_from_one_primary_peer_stays_bounded_and_spares_the_others() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn flood_from_non_primary_caches_nothing_and_serves_waiters() {
     const FLOOD: u64 = 100_000;
-    let (tx, rx) = flume::bounded(1024);
+    let (tx, rx) = shardcast::net::channel::bounded(1024);
     let engine = node::start::<Blob>(
         Config::new(16),
         EngineConfig::new(BlobConfig::default()),
@@ -236,9 +236,9 @@ impl Codec for Touchy {
 /// broken invariant; each is counted (`panicked`, `invalid`) and logged.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn panics_in_user_code_are_contained_and_counted() {
-    let (tx, rx) = flume::unbounded();
+    let (tx, rx) = shardcast::net::channel::unbounded();
     let mut config = EngineConfig::new(BlobConfig::default());
-    config.workers = 1; // frames in arrival order
+    config = config.with_workers(1); // frames in arrival order
     let engine = node::start::<Touchy>(Config::new(4), config, vec![0, 1], rx);
     let buffer = engine.buffer().clone();
     let touchy = |first: u8, seq: u8| Touchy(Blob::new(vec![first, seq, 1, 2, 3]));
@@ -294,11 +294,11 @@ async fn a_flood_of_mixed_sizes_stays_within_the_byte_budget() {
     const CYCLES: u64 = 20;
     let primary = vec![1, 2];
     let bound = primary.len() * BUDGET;
-    let (tx, rx) = flume::bounded(64);
+    let (tx, rx) = shardcast::net::channel::bounded(64);
     let mut config = EngineConfig::new(BlobConfig {
         max_payload: 8 << 20,
     });
-    config.workers = 2;
+    config = config.with_workers(2);
     let engine = node::start::<Blob>(
         Config::new(1024).with_peer_bytes(BUDGET),
         config,

@@ -2,7 +2,7 @@
 
 use crate::PeerKey;
 use bytes::Bytes;
-use shardcast::net::channel::{ChannelReceiver, NullSender, StaticPeerSet};
+use shardcast::net::channel::{self, FrameSender, NullSender, StaticPeerSet};
 use shardcast::{Blob, BlobConfig, Buffer, Config, Engine, EngineConfig};
 use std::sync::Arc;
 
@@ -11,7 +11,7 @@ pub struct Node<P: PeerKey = u32> {
     /// The engine.
     pub engine: Engine<P, Blob>,
     /// Frames pushed here reach the engine's receive path.
-    pub frames: flume::Sender<(P, Bytes)>,
+    pub frames: FrameSender<P>,
     /// When the engine was started (after the preloaded frames were queued: the time to fill
     /// the channel is not the engine's).
     pub started: std::time::Instant,
@@ -27,18 +27,18 @@ impl<P: PeerKey> Node<P> {
         preloaded: Vec<(P, Bytes)>,
     ) -> Self {
         let buffer = Arc::new(Buffer::new(Config::new(deque_size)).expect("valid config"));
-        let (frames, rx) = flume::unbounded();
+        let (frames, rx) = channel::unbounded();
         for frame in preloaded {
             frames.send(frame).expect("open");
         }
         let mut config = EngineConfig::new(BlobConfig::default());
-        config.workers = workers;
+        config = config.with_workers(workers);
         let started = std::time::Instant::now();
         let engine = Engine::start(
             buffer,
             keys[0].clone(),
             NullSender,
-            ChannelReceiver::new(rx),
+            rx,
             StaticPeerSet::new(keys),
             config,
         )

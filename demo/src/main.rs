@@ -269,7 +269,7 @@ where
     let mut config = EngineConfig::new(BlobConfig {
         max_payload: args.payload as usize,
     });
-    config.workers = args.workers as usize;
+    config = config.with_workers(args.workers as usize);
     Ok((Arc::new(buffer), config))
 }
 

@@ -22,10 +22,10 @@ fuzz_target!(|data: &[u8]| {
     }
     let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
     runtime.block_on(async {
-        let (tx, rx) = flume::unbounded();
-        let mut config = EngineConfig::new(BlobConfig { max_payload: 512 });
-        config.workers = 2;
-        config.max_frame_size = 1024;
+        let (tx, rx) = shardcast::net::channel::unbounded();
+        let config = EngineConfig::new(BlobConfig { max_payload: 512 })
+            .with_workers(2)
+            .with_max_frame_size(1024);
         let engine = node::start::<Blob>(Config::new(3), config, vec![0, 1, 2], rx);
         let count = frames.len() as u64;
         for frame in frames {

@@ -21,7 +21,7 @@ fn subscribe_vs_eligible_insert() {
         let buffer = buffer(1, &[1]);
         let inserter = {
             let buffer = buffer.clone();
-            thread::spawn(move || assert_eq!(buffer.insert(1, Msg(7, 1)), Insert::Inserted))
+            thread::spawn(move || assert_eq!(buffer.insert(1, Msg(7, 1)), Insert::Added))
         };
         let mut sub = buffer.subscribe(7);
         inserter.join().unwrap();
@@ -79,7 +79,7 @@ fn two_subscribers_vs_insert() {
             })
             .collect();
         // Serve after both registered (the cached copy serves a late one).
-        assert_eq!(buffer.insert(1, Msg(7, 1)), Insert::Inserted);
+        assert_eq!(buffer.insert(1, Msg(7, 1)), Insert::Added);
         for subscriber in subscribers {
             assert_eq!(subscriber.join().unwrap(), Ok(Msg(7, 1)));
         }
@@ -115,7 +115,7 @@ fn last_release_vs_insert_from_another_peer() {
             let buffer = buffer.clone();
             thread::spawn(move || buffer.insert(1, Msg(8, 1)))
         };
-        assert_eq!(buffer.insert(2, Msg(7, 2)), Insert::Inserted);
+        assert_eq!(buffer.insert(2, Msg(7, 2)), Insert::Added);
         evictor.join().unwrap();
         assert!(buffer.contains(&7), "peer 2 holds 7: it must stay cached");
         buffer.check_invariants();
@@ -381,7 +381,7 @@ fn budgets_vs_inserts_of_different_sizes_and_an_update() {
         "8 byte budgets: two sizes of one digest vs an update",
         || {
             let buffer = loom_tests::buffer_with_budget(4, 10, &[1, 2]);
-            assert_eq!(buffer.insert(1, Msg(1, 4)), Insert::Inserted);
+            assert_eq!(buffer.insert(1, Msg(1, 4)), Insert::Added);
             let small = {
                 let buffer = buffer.clone();
                 thread::spawn(move || buffer.insert(1, Msg(7, 5)))
@@ -391,8 +391,8 @@ fn budgets_vs_inserts_of_different_sizes_and_an_update() {
                 thread::spawn(move || buffer.insert(2, Msg(7, 9)))
             };
             buffer.update_primary([1, 2, 3]);
-            assert_eq!(small.join().unwrap(), Insert::Inserted);
-            assert_eq!(large.join().unwrap(), Insert::Inserted);
+            assert_eq!(small.join().unwrap(), Insert::Added);
+            assert_eq!(large.join().unwrap(), Insert::Added);
             buffer.check_invariants();
             assert!(buffer.stats().cached_bytes <= 2 * 10);
         },

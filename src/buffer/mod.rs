@@ -114,7 +114,7 @@ impl<M: Message> Drop for CachedDelta<'_, M> {
 pub enum Insert {
     /// The digest is new in the peer's deque (it may have been cached already through another
     /// peer: the message is stored once). The oldest digest may have been evicted.
-    Inserted,
+    Added,
     /// The peer's deque already held the digest: it became the peer's newest.
     Duplicate,
     /// The peer may not cache (not in the latest primary set): nothing was stored.
@@ -126,7 +126,11 @@ pub enum Insert {
 }
 
 /// A snapshot of the buffer's size. Each field is exact when no operation is in flight.
+///
+/// More fields may come: outside this crate, read the fields, or start from
+/// `Stats::default()` to build one for a comparison.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub struct Stats {
     /// Messages resident in the cache (each stored once, however many peers hold it).
     pub cached: usize,
@@ -228,7 +232,7 @@ where
         let result = self.insert_digest(&peer, digest, size, message);
         let metrics = &self.store.metrics;
         match result {
-            Insert::Inserted => metrics.receive_success.increment(1),
+            Insert::Added => metrics.receive_success.increment(1),
             Insert::Duplicate | Insert::Ineligible | Insert::TooLarge => {
                 metrics.receive_dropped.increment(1)
             }
@@ -287,7 +291,7 @@ where
             // Every insert would evict itself at once: nothing to store, waiters to serve.
             drop(guard);
             self.store.serve(digest, message);
-            return Insert::Inserted;
+            return Insert::Added;
         }
         if guard.touch(&digest) {
             // The deque holds the digest, so it is cached and has no waiters to serve.
@@ -345,7 +349,7 @@ where
         drop(freed);
         drop(more);
         wakeups.wake(&self.store.metrics);
-        Insert::Inserted
+        Insert::Added
     }
 
     /// Evicts the deque's oldest digests until `incoming` more bytes fit in `limit`; the freed
@@ -703,8 +707,8 @@ mod tests {
     #[test]
     fn a_message_held_by_two_peers_is_stored_once_and_lives_until_both_evict_it() {
         let buffer = buffer(2, &[1, 2]);
-        assert_eq!(buffer.insert(1, msg(7)), Insert::Inserted);
-        assert_eq!(buffer.insert(2, Msg { id: 7, copy: 1 }), Insert::Inserted);
+        assert_eq!(buffer.insert(1, msg(7)), Insert::Added);
+        assert_eq!(buffer.insert(2, Msg { id: 7, copy: 1 }), Insert::Added);
         assert_eq!(buffer.stats().cached, 1);
         assert_eq!(buffer.get(&7), Some(msg(7)), "the first copy stays");
         buffer.insert(1, msg(8));
@@ -745,7 +749,7 @@ mod tests {
     fn deque_size_zero_caches_nothing_but_serves_waiters() {
         let buffer = buffer(0, &[1]);
         let mut sub = buffer.subscribe(3);
-        assert_eq!(buffer.insert(1, msg(3)), Insert::Inserted);
+        assert_eq!(buffer.insert(1, msg(3)), Insert::Added);
         assert_eq!(poll(&mut sub), Poll::Ready(msg(3)));
         assert_eq!(buffer.stats().cached, 0);
         buffer.check_invariants();
@@ -820,7 +824,7 @@ mod tests {
         buffer.update_primary([2]);
         assert_eq!(buffer.peer_digests(&1), None);
         buffer.update_primary([1, 2]);
-        assert_eq!(buffer.insert(1, msg(4)), Insert::Inserted);
+        assert_eq!(buffer.insert(1, msg(4)), Insert::Added);
         assert_eq!(buffer.peer_digests(&1), Some(vec![4]));
         assert!(!buffer.contains(&3));
         buffer.check_invariants();

@@ -12,7 +12,6 @@ use super::store::{Delta, Freed, Slot, Store, Wakeups};
 use super::{Buffer, Eviction};
 use crate::sync::{Arc, Op};
 use crate::{Message, Peer};
-use std::fmt::Debug;
 use std::hash::Hash;
 use std::sync::atomic::Ordering;
 

@@ -110,7 +110,7 @@ impl Model {
                 Self::decrement(&mut self.counts, &mut self.items, stale);
             }
         }
-        Insert::Inserted
+        Insert::Added
     }
 
     fn decrement(counts: &mut BTreeMap<u64, usize>, items: &mut BTreeMap<u64, Msg>, digest: u64) {
@@ -174,14 +174,14 @@ impl Model {
     }
 
     pub fn stats(&self) -> Stats {
-        Stats {
-            cached: self.items.len(),
-            cached_bytes: self.items.values().map(Message::size).sum(),
-            peers: self.deques.len(),
-            primary: self.primary.len(),
-            waiting_digests: self.waiters.len(),
-            subscriptions: self.waiters.values().map(Vec::len).sum(),
-        }
+        let mut stats = Stats::default();
+        stats.cached = self.items.len();
+        stats.cached_bytes = self.items.values().map(Message::size).sum();
+        stats.peers = self.deques.len();
+        stats.primary = self.primary.len();
+        stats.waiting_digests = self.waiters.len();
+        stats.subscriptions = self.waiters.values().map(Vec::len).sum();
+        stats
     }
 }
 

@@ -1,7 +1,6 @@
 //! A shardcast engine fed through a channel, for tests that control every frame.
 #![allow(dead_code)]
 
-use bytes::Bytes;
 use shardcast::net::channel::{ChannelReceiver, NullSender, StaticPeerSet};
 use shardcast::{Buffer, Codec, Config, Engine, EngineConfig, Message};
 use std::sync::Arc;
@@ -11,14 +10,14 @@ pub fn start<M: Message + Codec>(
     config: Config,
     engine: EngineConfig<M::Config>,
     primary: Vec<u32>,
-    frames: flume::Receiver<(u32, Bytes)>,
+    frames: ChannelReceiver<u32>,
 ) -> Engine<u32, M> {
     let buffer = Arc::new(Buffer::new(config).expect("valid config"));
     Engine::start(
         buffer,
         0,
         NullSender,
-        ChannelReceiver::new(frames),
+        frames,
         StaticPeerSet::new(primary),
         engine,
     )
