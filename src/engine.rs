@@ -47,10 +47,10 @@
 //! frame that fails to decode is rejected, and a panic in user code (`Codec::decode`,
 //! `Message::digest`) while handling a frame is caught, counted and logged at `warn`.
 
-use crate::buffer::Insert;
 use crate::config::ConfigError;
 use crate::message::{Codec, Message, Peer};
 use crate::net::{PeerSetSource, Receiver, Recipients, Sender};
+use crate::receive::ReceiveCounts;
 use crate::runtime::{Runtime, Task, Tokio};
 use crate::{Buffer, Closed};
 use bytes::Bytes;
@@ -59,7 +59,7 @@ use std::future::Future;
 use std::hash::{BuildHasher, Hash};
 use std::panic::AssertUnwindSafe;
 use std::pin::{Pin, pin};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll, Waker};
 use thiserror::Error;
@@ -218,42 +218,7 @@ pub enum EngineError {
     Config(#[from] ConfigError),
 }
 
-/// Counts of what the receive path did (also exported as metrics by the buffer). More fields
-/// may come.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct EngineStats {
-    /// Frames that decoded.
-    pub received: u64,
-    /// Decoded messages inserted (new in the sender's deque).
-    pub inserted: u64,
-    /// Decoded messages the sender's deque already held.
-    pub duplicate: u64,
-    /// Decoded messages from peers outside the primary set.
-    pub ineligible: u64,
-    /// Decoded messages larger than the per-peer byte budget: not cached.
-    pub too_large: u64,
-    /// Frames rejected: oversized, undecodable, or whose handling panicked.
-    pub invalid: u64,
-    /// Of `invalid`, frames whose handling panicked in user code.
-    pub panicked: u64,
-    /// Bytes of frames handed to the workers and not yet handled, now.
-    pub queued_bytes: u64,
-    /// The most `queued_bytes` has been: at most `max_queued_bytes`, or one batch when that is
-    /// larger (see [`EngineConfig::with_max_queued_bytes`]).
-    pub queued_bytes_peak: u64,
-}
-
-#[derive(Default)]
-struct Counters {
-    received: AtomicU64,
-    inserted: AtomicU64,
-    duplicate: AtomicU64,
-    ineligible: AtomicU64,
-    too_large: AtomicU64,
-    invalid: AtomicU64,
-    panicked: AtomicU64,
-}
+pub use crate::receive::EngineStats;
 
 /// A broadcast waiting for the sender task.
 pub(crate) struct Outgoing<P, M> {
@@ -276,7 +241,7 @@ struct Inner<P, M: Message> {
     cancel: CancellationToken,
     tasks: Mutex<Vec<Task>>,
     live: Arc<AtomicUsize>,
-    counters: Arc<Counters>,
+    counts: Arc<ReceiveCounts>,
     applied: watch::Sender<Option<u64>>,
     queued: Arc<Queued>,
 }
@@ -390,7 +355,7 @@ where
             cancel: CancellationToken::new(),
             tasks: Mutex::new(Vec::new()),
             live: Arc::new(AtomicUsize::new(0)),
-            counters: Arc::new(Counters::default()),
+            counts: Arc::new(ReceiveCounts::default()),
             applied,
             queued: Arc::new(Queued {
                 bytes: AtomicUsize::new(0),
@@ -405,7 +370,7 @@ where
             buffer: inner.buffer.clone(),
             codec: config.codec.clone(),
             max_frame_size: config.max_frame_size,
-            counters: inner.counters.clone(),
+            counts: inner.counts.clone(),
         };
         let spawn = |label, future| spawn_counted(runtime, label, &inner.live, future);
         // One lane per worker; each holds batches: bound it so that at most about
@@ -485,23 +450,12 @@ where
         &self.inner.me
     }
 
-    /// What the receive path has done so far. Counts (here and in `receive_total`) are added
-    /// once per batch of frames, when the batch is done, so they can trail a subscription that
-    /// a frame of the batch already served by up to one batch (64 frames).
+    /// What the receive path has done so far (each frame is counted once handled).
     pub fn stats(&self) -> EngineStats {
-        let c = &self.inner.counters;
-        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        EngineStats {
-            received: load(&c.received),
-            inserted: load(&c.inserted),
-            duplicate: load(&c.duplicate),
-            ineligible: load(&c.ineligible),
-            too_large: load(&c.too_large),
-            invalid: load(&c.invalid),
-            panicked: load(&c.panicked),
-            queued_bytes: self.inner.queued.bytes.load(Ordering::Relaxed) as u64,
-            queued_bytes_peak: self.inner.queued.peak.load(Ordering::Relaxed) as u64,
-        }
+        self.inner.counts.stats(
+            self.inner.queued.bytes.load(Ordering::Relaxed) as u64,
+            self.inner.queued.peak.load(Ordering::Relaxed) as u64,
+        )
     }
 
     /// Waits until a peer-set update with an index of at least `index` has been applied.
@@ -812,9 +766,7 @@ async fn read<P, M>(
                 == 0
         {
             let (peer, frame) = batch.pop().expect("one frame");
-            let mut tally = Tally::default();
-            worker.handle(peer, frame, &mut tally);
-            worker.flush(tally);
+            worker.handle(peer, frame);
             continue;
         }
         for frame in batch {
@@ -869,24 +821,12 @@ async fn follow<P, M>(
     }
 }
 
-/// What one batch did, added to the shared counters once.
-#[derive(Default)]
-struct Tally {
-    received: u64,
-    inserted: u64,
-    duplicate: u64,
-    ineligible: u64,
-    too_large: u64,
-    invalid: u64,
-    panicked: u64,
-}
-
 /// Decodes and inserts frames.
 struct Worker<P, M: Message + Codec> {
     buffer: Arc<Buffer<P, M>>,
     codec: M::Config,
     max_frame_size: usize,
-    counters: Arc<Counters>,
+    counts: Arc<ReceiveCounts>,
 }
 
 impl<P, M: Message + Codec> Clone for Worker<P, M> {
@@ -895,7 +835,7 @@ impl<P, M: Message + Codec> Clone for Worker<P, M> {
             buffer: self.buffer.clone(),
             codec: self.codec.clone(),
             max_frame_size: self.max_frame_size,
-            counters: self.counters.clone(),
+            counts: self.counts.clone(),
         }
     }
 }
@@ -924,18 +864,16 @@ where
                 },
             };
             let (frames, bytes) = (batch.len(), batch.iter().map(|(_, f)| f.len()).sum());
-            let mut tally = Tally::default();
             for (peer, frame) in batch {
-                self.handle(peer, frame, &mut tally);
+                self.handle(peer, frame);
             }
-            self.flush(tally);
             pending.fetch_sub(frames, Ordering::AcqRel);
             queued.release(bytes);
         }
     }
 
-    /// Decodes and inserts one frame, counting into `tally`.
-    fn handle(&self, peer: P, frame: Bytes, tally: &mut Tally) {
+    /// Decodes and inserts one frame, counting what became of it.
+    fn handle(&self, peer: P, frame: Bytes) {
         if frame.len() > self.max_frame_size {
             debug!(
                 ?peer,
@@ -943,61 +881,34 @@ where
                 max = self.max_frame_size,
                 "rejected oversized frame"
             );
-            tally.invalid += 1;
+            self.reject(false);
             return;
         }
         // User code (decode, digest, clone) runs in here: a panic is contained to this frame.
         let handled =
             std::panic::catch_unwind(AssertUnwindSafe(|| match M::decode(frame, &self.codec) {
-                Ok(message) => Ok(self.buffer.receive_untallied(peer.clone(), message)),
+                Ok(message) => Ok(self.buffer.receive(peer.clone(), message)),
                 Err(err) => Err(err),
             }));
         match handled {
-            Ok(Ok(result)) => {
-                tally.received += 1;
-                match result {
-                    Insert::Added => tally.inserted += 1,
-                    Insert::Duplicate => tally.duplicate += 1,
-                    Insert::Ineligible => tally.ineligible += 1,
-                    Insert::TooLarge => tally.too_large += 1,
-                }
-            }
+            Ok(Ok(outcome)) => self.counts.decoded(outcome),
             Ok(Err(err)) => {
                 debug!(?peer, %err, "rejected undecodable frame");
-                tally.invalid += 1;
+                self.reject(false);
             }
             Err(_) => {
                 warn!(
                     ?peer,
                     "handling a frame panicked in user code; frame dropped"
                 );
-                tally.invalid += 1;
-                tally.panicked += 1;
+                self.reject(true);
             }
         }
     }
 
-    /// Adds a tally to the engine's counters and the buffer's metrics: a few shared atomic
-    /// additions per batch rather than several per frame.
-    fn flush(&self, tally: Tally) {
-        let c = &self.counters;
-        for (counter, n) in [
-            (&c.received, tally.received),
-            (&c.inserted, tally.inserted),
-            (&c.duplicate, tally.duplicate),
-            (&c.ineligible, tally.ineligible),
-            (&c.too_large, tally.too_large),
-            (&c.invalid, tally.invalid),
-            (&c.panicked, tally.panicked),
-        ] {
-            if n > 0 {
-                counter.fetch_add(n, Ordering::Relaxed);
-            }
-        }
-        self.buffer.add_receive_counts(
-            tally.inserted,
-            tally.duplicate + tally.ineligible + tally.too_large,
-            tally.invalid,
-        );
+    /// Counts a rejected frame (`receive_total{Invalid}` and the engine's totals).
+    fn reject(&self, panicked: bool) {
+        self.buffer.record_invalid();
+        self.counts.rejected(panicked);
     }
 }

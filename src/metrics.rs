@@ -174,7 +174,7 @@ fn stripe_index() -> usize {
 impl Stripes {
     /// Adds `n` to this thread's stripe; returns the stripe and its new value.
     #[inline]
-    fn add(&self, n: u64) -> (usize, u64) {
+    pub(crate) fn add(&self, n: u64) -> (usize, u64) {
         let index = stripe_index();
         let before = self.0[index].0.fetch_add(n, Ordering::Relaxed);
         (index, before.wrapping_add(n))
@@ -191,8 +191,8 @@ impl Stripes {
     }
 
     /// The sum of the stripes.
-    #[cfg(feature = "commonware")]
-    fn sum(&self) -> u64 {
+    #[cfg(any(feature = "engine", feature = "commonware"))]
+    pub(crate) fn sum(&self) -> u64 {
         self.0
             .iter()
             .map(|s| s.0.load(Ordering::Relaxed))

@@ -75,7 +75,7 @@
 //!   no later update re-opens it) and retires every deque; an insert then caches nothing, and
 //!   one already holding a deque's lock finishes first and is released by the retirement.
 
-mod peers;
+pub(crate) mod peers;
 mod slot;
 mod store;
 mod subscription;
@@ -88,7 +88,7 @@ pub use subscription::Subscription;
 use crate::config::{Config, ConfigError};
 use crate::message::{Message, Peer};
 use crate::metrics::{Counter, Eviction, Metrics};
-use crate::sync::{Arc, Op, ShardedMap, mutation};
+use crate::sync::{Arc, ShardedMap, mutation};
 use peers::{ByOrd, PeerSet, Peers};
 use std::fmt::{self, Debug};
 use std::hash::Hash;
@@ -172,8 +172,8 @@ pub struct Buffer<P, M: Message> {
     peers: Peers<P, M::Digest>,
     deque_size: usize,
     peer_bytes: Option<usize>,
-    /// Per-sender `peer_total` handles, when enabled.
-    peer_counters: Option<ShardedMap<ByOrd<P>, Counter>>,
+    /// Per-sender `peer_total` handles, when enabled (kept by [`crate::receive`]).
+    pub(crate) peer_counters: Option<ShardedMap<ByOrd<P>, Counter>>,
 }
 
 impl<P, M> Buffer<P, M>
@@ -217,60 +217,26 @@ where
     /// newest, the message is stored unless another peer's deque already holds it, and `peer`'s
     /// oldest digest beyond `deque_size` is evicted (its message too, once no deque holds it).
     ///
-    /// Counts no receive metric: use [`receive`](Self::receive) for messages from the network.
+    /// Counts no receive metric: messages from the network go through
+    /// [`receive`](Self::receive) (receive accounting, in `shardcast::receive`).
     pub fn insert(&self, peer: P, message: M) -> Insert {
         let (digest, size) = (message.digest(), message.size());
         self.insert_digest(&peer, digest, size, message)
     }
 
-    /// [`insert`](Self::insert) for a message that arrived from the network: also counts
-    /// `peer_total{sequencer}` (when enabled) and `receive_total{status}` (`Success` when
-    /// inserted, `Dropped` when a duplicate or from an ineligible peer).
-    pub fn receive(&self, peer: P, message: M) -> Insert {
-        let (digest, size) = (message.digest(), message.size());
-        self.count_peer(&peer);
-        let result = self.insert_digest(&peer, digest, size, message);
-        let metrics = &self.store.metrics;
-        match result {
-            Insert::Added => metrics.receive_success.increment(1),
-            Insert::Duplicate | Insert::Ineligible | Insert::TooLarge => {
-                metrics.receive_dropped.increment(1)
-            }
-        }
-        result
+    /// The metric handles (for receive accounting, which lives in `crate::receive`).
+    pub(crate) fn metrics(&self) -> &Metrics {
+        &self.store.metrics
     }
 
-    /// Counts a frame from the network that could not be decoded (`receive_total{Invalid}`).
-    pub fn record_invalid(&self) {
-        self.store.metrics.receive_invalid.increment(1);
-    }
-
-    /// [`receive`](Self::receive) without `receive_total`: the engine's workers tally a batch
-    /// and add it once with [`add_receive_counts`](Self::add_receive_counts), instead of
-    /// touching a shared counter per frame.
-    #[cfg(feature = "engine")]
-    pub(crate) fn receive_untallied(&self, peer: P, message: M) -> Insert {
-        let (digest, size) = (message.digest(), message.size());
-        self.count_peer(&peer);
-        self.insert_digest(&peer, digest, size, message)
-    }
-
-    /// Adds a batch's tallies to `receive_total{Success, Dropped, Invalid}`.
-    #[cfg(feature = "engine")]
-    pub(crate) fn add_receive_counts(&self, success: u64, dropped: u64, invalid: u64) {
-        let metrics = &self.store.metrics;
-        for (counter, n) in [
-            (&metrics.receive_success, success),
-            (&metrics.receive_dropped, dropped),
-            (&metrics.receive_invalid, invalid),
-        ] {
-            if n > 0 {
-                counter.increment(n);
-            }
-        }
-    }
-
-    fn insert_digest(&self, peer: &P, digest: M::Digest, size: usize, message: M) -> Insert {
+    /// Inserts `message`, whose digest and size the caller computed (before any lock).
+    pub(crate) fn insert_digest(
+        &self,
+        peer: &P,
+        digest: M::Digest,
+        size: usize,
+        message: M,
+    ) -> Insert {
         let Some(deque) = self.peers.deque(peer) else {
             self.store.serve(digest, message);
             return Insert::Ineligible;
@@ -368,22 +334,6 @@ where
                 freed.push(message);
             }
         }
-    }
-
-    fn count_peer(&self, peer: &P) {
-        let Some(counters) = &self.peer_counters else {
-            return;
-        };
-        if counters.read(ByOrd::of(peer), |c| c.increment(1)).is_some() {
-            return;
-        }
-        // First message from this sender: register its series outside any lock.
-        let counter = self.store.metrics.peer_counter(format!("{peer:?}"));
-        counter.increment(1);
-        counters.update(ByOrd(peer.clone()), |entry| match entry {
-            Some(_) => (Op::Keep, ()),
-            None => (Op::Insert(counter), ()),
-        });
     }
 
     /// A clone of the cached message with this digest, if any. Does not change recency.
@@ -663,6 +613,7 @@ impl<P, M: Message> Debug for Buffer<P, M> {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
+    use crate::sync::Op;
     use std::future::Future;
     use std::pin::Pin;
     use std::task::{Context, Poll, Waker};

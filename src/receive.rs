@@ -1,0 +1,136 @@
+//! Receive accounting: what the network delivered and what became of it.
+//!
+//! The cache itself ([`crate::buffer`]) only inserts; everything that counts receipts from the
+//! network lives here, on the receive side:
+//!
+//! - [`Buffer::receive`] and [`Buffer::record_invalid`], the entry points for messages from the
+//!   network (the engine's workers call them for every frame; a transport of your own can too):
+//!   `receive_total{status}` and the opt-in per-sender `peer_total{sequencer}` series;
+//! - the engine's totals behind [`EngineStats`] (feature `engine`).
+//!
+//! Every count is a striped counter (see [`crate::metrics`]): a frame costs a few additions on
+//! cache lines of the worker's own thread, never a shared line, so there is nothing to batch.
+
+use crate::buffer::peers::ByOrd;
+use crate::buffer::{Buffer, Insert};
+use crate::message::{Message, Peer};
+use crate::sync::Op;
+
+impl<P: Peer, M: Message> Buffer<P, M> {
+    /// [`insert`](Self::insert) for a message that arrived from the network: also counts
+    /// `peer_total{sequencer}` (when enabled) and `receive_total{status}` (`Success` when
+    /// inserted, `Dropped` when a duplicate or from an ineligible peer).
+    pub fn receive(&self, peer: P, message: M) -> Insert {
+        let (digest, size) = (message.digest(), message.size());
+        self.count_peer(&peer);
+        let result = self.insert_digest(&peer, digest, size, message);
+        let metrics = self.metrics();
+        match result {
+            Insert::Added => metrics.receive_success.increment(1),
+            Insert::Duplicate | Insert::Ineligible | Insert::TooLarge => {
+                metrics.receive_dropped.increment(1)
+            }
+        }
+        result
+    }
+
+    /// Counts a frame from the network that could not be decoded (`receive_total{Invalid}`).
+    pub fn record_invalid(&self) {
+        self.metrics().receive_invalid.increment(1);
+    }
+
+    /// Counts one more message from `peer` in its `peer_total{sequencer}` series, when enabled.
+    fn count_peer(&self, peer: &P) {
+        let Some(counters) = &self.peer_counters else {
+            return;
+        };
+        if counters.read(ByOrd::of(peer), |c| c.increment(1)).is_some() {
+            return;
+        }
+        // First message from this sender: register its series outside any lock.
+        let counter = self.metrics().peer_counter(format!("{peer:?}"));
+        counter.increment(1);
+        counters.update(ByOrd(peer.clone()), |entry| match entry {
+            Some(_) => (Op::Keep, ()),
+            None => (Op::Insert(counter), ()),
+        });
+    }
+}
+
+#[cfg(feature = "engine")]
+/// Counts of what an engine's receive path did with the frames it received (the same outcomes
+/// `receive_total{status}` counts). More fields may come.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct EngineStats {
+    /// Frames that decoded.
+    pub received: u64,
+    /// Decoded messages inserted (new in the sender's deque).
+    pub inserted: u64,
+    /// Decoded messages the sender's deque already held.
+    pub duplicate: u64,
+    /// Decoded messages from peers outside the primary set.
+    pub ineligible: u64,
+    /// Decoded messages larger than the per-peer byte budget: not cached.
+    pub too_large: u64,
+    /// Frames rejected: oversized, undecodable, or whose handling panicked.
+    pub invalid: u64,
+    /// Of `invalid`, frames whose handling panicked in user code.
+    pub panicked: u64,
+    /// Bytes of frames handed to the workers and not yet handled, now.
+    pub queued_bytes: u64,
+    /// The most `queued_bytes` has been: at most `max_queued_bytes`, or one batch when that is
+    /// larger (see [`EngineConfig::with_max_queued_bytes`](crate::EngineConfig::with_max_queued_bytes)).
+    pub queued_bytes_peak: u64,
+}
+
+/// What became of the frames an engine received: the totals behind
+/// [`EngineStats`], one striped counter each.
+#[cfg(feature = "engine")]
+#[derive(Default)]
+pub(crate) struct ReceiveCounts {
+    received: crate::metrics::Stripes,
+    added: crate::metrics::Stripes,
+    duplicate: crate::metrics::Stripes,
+    ineligible: crate::metrics::Stripes,
+    too_large: crate::metrics::Stripes,
+    invalid: crate::metrics::Stripes,
+    panicked: crate::metrics::Stripes,
+}
+
+#[cfg(feature = "engine")]
+impl ReceiveCounts {
+    /// A frame decoded and was offered to the buffer with this outcome.
+    pub(crate) fn decoded(&self, outcome: Insert) {
+        self.received.add(1);
+        match outcome {
+            Insert::Added => self.added.add(1),
+            Insert::Duplicate => self.duplicate.add(1),
+            Insert::Ineligible => self.ineligible.add(1),
+            Insert::TooLarge => self.too_large.add(1),
+        };
+    }
+
+    /// A frame was rejected (oversized or undecodable), or its handling panicked.
+    pub(crate) fn rejected(&self, panicked: bool) {
+        self.invalid.add(1);
+        if panicked {
+            self.panicked.add(1);
+        }
+    }
+
+    /// The totals, with the receive path's queue figures.
+    pub(crate) fn stats(&self, queued_bytes: u64, queued_bytes_peak: u64) -> EngineStats {
+        EngineStats {
+            received: self.received.sum(),
+            inserted: self.added.sum(),
+            duplicate: self.duplicate.sum(),
+            ineligible: self.ineligible.sum(),
+            too_large: self.too_large.sum(),
+            invalid: self.invalid.sum(),
+            panicked: self.panicked.sum(),
+            queued_bytes,
+            queued_bytes_peak,
+        }
+    }
+}
