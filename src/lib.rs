@@ -163,5 +163,5 @@ pub use config::{Config, ConfigError, DEFAULT_METRICS_PREFIX};
 #[cfg(feature = "engine")]
 pub use engine::{Engine, EngineConfig, EngineError, EngineStats, SentTo};
 #[cfg(feature = "engine")]
-pub use message::{Blob, BlobConfig, Codec, DecodeError};
+pub use message::{Blob, BlobConfig, Codec, DecodeError, put_varint};
 pub use message::{Message, Peer};

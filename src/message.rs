@@ -50,7 +50,7 @@ pub trait Message: Clone + Send + Sync + 'static {
 }
 
 #[cfg(feature = "engine")]
-pub use wire::{Blob, BlobConfig, Codec, DecodeError};
+pub use wire::{Blob, BlobConfig, Codec, DecodeError, put_varint};
 
 #[cfg(feature = "engine")]
 mod wire {
@@ -125,8 +125,9 @@ mod wire {
         }
     }
 
-    /// Appends `value` as a LEB128 varint.
-    pub(crate) fn put_varint(buf: &mut BytesMut, mut value: u64) {
+    /// Appends `value` as a LEB128 varint: the length prefix of [`Blob`]'s wire format (and of
+    /// commonware's `Bytes` encoding), for transports and tests that build frames by hand.
+    pub fn put_varint(buf: &mut BytesMut, mut value: u64) {
         while value >= 0x80 {
             buf.put_u8((value as u8) | 0x80);
             value >>= 7;

@@ -8,6 +8,8 @@
 mod node;
 
 use bytes::{BufMut, Bytes, BytesMut};
+use shardcast::net::sim::SplitMix;
+use shardcast::put_varint;
 use shardcast::{Blob, BlobConfig, Codec, Config, EngineConfig, Message};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -43,26 +45,9 @@ static ALLOCATOR: Counting = Counting;
 const MAX_PAYLOAD: usize = 2048;
 const MAX_FRAME: usize = 4096;
 
-/// splitmix64, for reproducible garbage.
-fn rng(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
-fn varint(buf: &mut BytesMut, mut value: u64) {
-    while value >= 0x80 {
-        buf.put_u8(value as u8 | 0x80);
-        value >>= 7;
-    }
-    buf.put_u8(value as u8);
-}
-
 /// Bad frames of every kind, each rejected by the engine.
 fn hostile(seed: u64, valid: &Blob) -> Vec<Bytes> {
-    let mut state = seed;
+    let mut rng = SplitMix::new(seed);
     let mut frames = Vec::new();
     let encoded = valid.to_bytes();
     // Truncated at every length, and with trailing bytes.
@@ -80,7 +65,7 @@ fn hostile(seed: u64, valid: &Blob) -> Vec<Bytes> {
     // Length prefixes claiming far more than the frame holds or the codec allows.
     for claim in [MAX_PAYLOAD as u64 + 1, 1 << 20, 1 << 40, u64::MAX] {
         let mut f = BytesMut::new();
-        varint(&mut f, claim);
+        put_varint(&mut f, claim);
         f.put_slice(b"tiny");
         frames.push(f.freeze());
     }
@@ -92,8 +77,8 @@ fn hostile(seed: u64, valid: &Blob) -> Vec<Bytes> {
     // Random bytes of random lengths. (A random frame decodes only if its prefix happens to
     // state its exact remaining length: drop those, they are not garbage.)
     while frames.len() < 400 {
-        let len = (rng(&mut state) % 200) as usize;
-        let bytes: Vec<u8> = (0..len).map(|_| rng(&mut state) as u8).collect();
+        let len = (rng.next_u64() % 200) as usize;
+        let bytes: Vec<u8> = (0..len).map(|_| rng.next_u64() as u8).collect();
         let frame = Bytes::from(bytes);
         if Blob::decode(
             frame.clone(),

@@ -10,6 +10,7 @@ mod common;
 
 use common::{Msg, TestBuffer, buffer};
 use shardcast::Subscription;
+use shardcast::net::sim::SplitMix;
 use std::sync::{Arc, Barrier};
 
 const THREADS: usize = 8;
@@ -17,23 +18,6 @@ const OPS_PER_THREAD: usize = 150_000;
 const PEERS: u64 = 12;
 const DIGESTS: u64 = 8_192;
 const KEPT: usize = 256;
-
-/// A tiny deterministic generator (splitmix64), one per thread.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 struct Kept {
     digest: u64,
@@ -59,7 +43,7 @@ fn retire(kept: Kept, deferred: &mut Vec<Kept>) -> usize {
 }
 
 fn worker(buffer: &TestBuffer, seed: u64) -> (usize, Vec<Kept>, Vec<Kept>) {
-    let mut rng = Rng(seed);
+    let mut rng = SplitMix::new(seed);
     let mut kept: Vec<Kept> = Vec::new();
     let mut deferred: Vec<Kept> = Vec::new();
     let mut verified = 0;
@@ -105,7 +89,7 @@ fn worker(buffer: &TestBuffer, seed: u64) -> (usize, Vec<Kept>, Vec<Kept>) {
             }
             _ => {
                 // A random primary set of about half the peers.
-                let mask = rng.next();
+                let mask = rng.next_u64();
                 buffer.update_primary((0..PEERS as u32).filter(|p| mask >> p & 1 == 1));
             }
         }

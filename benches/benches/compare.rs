@@ -146,8 +146,9 @@ where
     out
 }
 
-fn percentile(sorted: &[u64], p: f64) -> f64 {
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize] as f64
+/// `shardcast::net::sim::percentile`, as the `f64` the rows hold.
+fn percentile(sorted: &[u64], q: f64) -> f64 {
+    shardcast::net::sim::percentile(sorted, q) as f64
 }
 
 /// Spawns `tasks` copies of a counting loop; returns total operations per second.

@@ -209,12 +209,12 @@ pub fn run(kind: Kind, opts: &Opts) -> Figures {
                 .map(|app| app.arrivals.lock().unwrap()[h as usize - 1])
                 .max()
                 .expect("validators");
-            latencies.push(last.duration_since(proposed).as_secs_f64() * 1e3);
+            latencies.push(last.duration_since(proposed).as_micros() as u64);
         }
         let wall_s = start.elapsed().as_secs_f64();
         let cpu_s = cpu_seconds() - cpu;
-        latencies.sort_by(f64::total_cmp);
-        let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q).round() as usize];
+        latencies.sort_unstable();
+        let at = |q: f64| shardcast::net::sim::percentile(&latencies, q) as f64 / 1e3;
         Figures {
             p50_ms: at(0.5),
             p99_ms: at(0.99),

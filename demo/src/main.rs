@@ -9,7 +9,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 #[cfg(feature = "commonware")]
 use shardcast::commonware as cw;
 use shardcast::net::Recipients;
-use shardcast::net::sim::{Link, Network, SimConfig};
+use shardcast::net::sim::{Link, Network, SimConfig, percentile};
 use shardcast::{Blob, BlobConfig, Buffer, Config, Engine, EngineConfig, EngineStats, Message};
 use std::future::Future;
 use std::net::SocketAddr;
@@ -226,14 +226,6 @@ impl Shared {
     fn slot(&self, receiver: usize, origin: usize, index: usize) -> usize {
         (receiver * self.nodes + origin) * self.messages + index
     }
-}
-
-fn percentile(sorted: &[u64], p: f64) -> u64 {
-    if sorted.is_empty() {
-        return 0;
-    }
-    let rank = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[rank]
 }
 
 fn ms(micros: u64) -> String {

@@ -88,16 +88,30 @@ impl Default for SimConfig {
     }
 }
 
-/// A deterministic generator (splitmix64): small, fast, seedable; not for cryptography.
+/// The `q`-quantile (`0.0..=1.0`, nearest rank) of `sorted`, ascending; 0 when it is empty.
+/// What the demo and the benchmarks report latencies over the simulated WAN (and elsewhere)
+/// with, so that every p50 and p99 in this repository means the same thing.
+pub fn percentile(sorted: &[u64], q: f64) -> u64 {
+    match sorted.len() {
+        0 => 0,
+        n => sorted[((n - 1) as f64 * q.clamp(0.0, 1.0)).round() as usize],
+    }
+}
+
+/// The deterministic generator the simulated WAN draws losses and jitter from (splitmix64):
+/// small, fast, seedable, the same sequence for the same seed on every machine. Public so that
+/// tests drawing their own workloads use the same one. Not for cryptography.
 #[derive(Clone, Debug)]
-pub(crate) struct SplitMix(u64);
+pub struct SplitMix(u64);
 
 impl SplitMix {
-    pub(crate) fn new(seed: u64) -> Self {
+    /// A generator starting from `seed`.
+    pub fn new(seed: u64) -> Self {
         Self(seed)
     }
 
-    pub(crate) fn next_u64(&mut self) -> u64 {
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -106,8 +120,13 @@ impl SplitMix {
     }
 
     /// Uniform in `[0, 1)`.
-    pub(crate) fn next_f64(&mut self) -> f64 {
+    pub fn next_f64(&mut self) -> f64 {
         (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// In `[0, n)` (`n > 0`; modulo bias is negligible for small `n`).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n
     }
 }
 
