@@ -143,8 +143,6 @@ pub mod commonware;
 mod config;
 #[cfg(feature = "engine")]
 pub mod engine;
-#[cfg(all(feature = "engine", any(test, feature = "commonware")))]
-mod forward;
 #[cfg(feature = "marshal")]
 pub mod marshal;
 mod message;

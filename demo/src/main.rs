@@ -487,47 +487,100 @@ impl Node<cw::cryptography::ed25519::PublicKey> for CommonwareNode {
     }
 }
 
-/// Runs the traffic on started engines (`ids[i]` is `engines[i]`'s id) and prints the table.
+/// Runs the traffic on started engines (`ids[i]` is `engines[i]`'s id) and prints the table:
+/// every node subscribes to everything it expects, broadcasts its own messages, re-sends what
+/// did not arrive, and the run ends with a report. Returns whether delivery was full.
 async fn run_cluster<P, N>(args: &DemoArgs, engines: Vec<N>, ids: Vec<P>) -> Result<bool, String>
 where
     P: shardcast::Peer,
     N: Node<P>,
 {
-    let nodes = engines.len();
-    let messages = args.messages as usize;
-    let blobs: Arc<Vec<Vec<Blob>>> = Arc::new(
-        (0..nodes as u32)
+    let traffic = Traffic::new(args, engines.len());
+    let collectors = subscribe_all(&engines, &traffic);
+    broadcast_all(&engines, &traffic).await?;
+    let (rounds, resident_max) = resend_until_delivered(args, &engines, &ids, &traffic).await;
+    let elapsed = traffic.shared.start.elapsed();
+    traffic.progress.finish_and_clear();
+    let stats: Vec<EngineStats> = engines.iter().map(Node::stats).collect();
+    for engine in &engines {
+        engine.shutdown().await;
+    }
+    // Subscriptions still pending end with their node (Closed, or Canceled on commonware).
+    for collector in collectors {
+        let _ = collector.await;
+    }
+    Ok(report(
+        args,
+        &traffic,
+        &stats,
+        &resident_max,
+        rounds,
+        elapsed,
+    ))
+}
+
+/// What every node sends, and what arrived where and when.
+struct Traffic {
+    /// `blobs[origin][index]`.
+    blobs: Arc<Vec<Vec<Blob>>>,
+    shared: Arc<Shared>,
+    /// Deliveries expected: every node gets every other node's messages.
+    expected: u64,
+    progress: ProgressBar,
+}
+
+impl Traffic {
+    fn new(args: &DemoArgs, nodes: usize) -> Self {
+        let messages = args.messages as usize;
+        let blobs = (0..nodes as u32)
             .map(|node| {
                 (0..messages as u64)
                     .map(|i| Blob::new(payload(args.seed, node, i, args.payload as usize)))
                     .collect()
             })
-            .collect(),
-    );
-    let shared = Arc::new(Shared {
-        start: Instant::now(),
-        nodes,
-        messages,
-        sent_at: (0..nodes * messages).map(|_| AtomicU64::new(0)).collect(),
-        delivered: (0..nodes * nodes * messages)
-            .map(|_| AtomicBool::new(false))
-            .collect(),
-        latencies: (0..nodes).map(|_| Mutex::new(Vec::new())).collect(),
-    });
-    let expected = (nodes * (nodes - 1) * messages) as u64;
-    let progress = ProgressBar::new(expected).with_style(
-        ProgressStyle::with_template(
-            "{elapsed_precise} [{bar:40}] {pos}/{len} deliveries ({per_sec}, eta {eta})",
-        )
-        .expect("valid template")
-        .progress_chars("=> "),
-    );
+            .collect();
+        let shared = Shared {
+            start: Instant::now(),
+            nodes,
+            messages,
+            sent_at: (0..nodes * messages).map(|_| AtomicU64::new(0)).collect(),
+            delivered: (0..nodes * nodes * messages)
+                .map(|_| AtomicBool::new(false))
+                .collect(),
+            latencies: (0..nodes).map(|_| Mutex::new(Vec::new())).collect(),
+        };
+        let expected = (nodes * (nodes - 1) * messages) as u64;
+        let progress = ProgressBar::new(expected).with_style(
+            ProgressStyle::with_template(
+                "{elapsed_precise} [{bar:40}] {pos}/{len} deliveries ({per_sec}, eta {eta})",
+            )
+            .expect("valid template")
+            .progress_chars("=> "),
+        );
+        Self {
+            blobs: Arc::new(blobs),
+            shared: Arc::new(shared),
+            expected,
+            progress,
+        }
+    }
 
-    // Every node subscribes to every digest it expects, before anything is sent.
+    /// Whether `receiver` got `origin`'s message `index`.
+    fn arrived(&self, receiver: usize, origin: usize, index: usize) -> bool {
+        self.shared.delivered[self.shared.slot(receiver, origin, index)].load(Ordering::Acquire)
+    }
+}
+
+/// Every node subscribes to every digest it expects, before anything is sent; one collector
+/// task per node records arrivals and latencies.
+fn subscribe_all<P: shardcast::Peer, N: Node<P>>(
+    engines: &[N],
+    traffic: &Traffic,
+) -> Vec<tokio::task::JoinHandle<()>> {
     let mut collectors = Vec::new();
     for (receiver, engine) in engines.iter().enumerate() {
         let mut pending = FuturesUnordered::new();
-        for (origin, mine) in blobs.iter().enumerate() {
+        for (origin, mine) in traffic.blobs.iter().enumerate() {
             if origin == receiver {
                 continue;
             }
@@ -536,8 +589,8 @@ where
                 pending.push(async move { (sub.await, origin, index) });
             }
         }
-        let shared = shared.clone();
-        let progress = progress.clone();
+        let shared = traffic.shared.clone();
+        let progress = traffic.progress.clone();
         collectors.push(tokio::spawn(async move {
             let mut latencies = Vec::with_capacity(pending.len());
             while let Some((arrived, origin, index)) = pending.next().await {
@@ -554,15 +607,21 @@ where
             *shared.latencies[receiver].lock().unwrap() = latencies;
         }));
     }
+    collectors
+}
 
-    // Every node broadcasts its messages to all, as fast as the engine takes them.
+/// Every node broadcasts its messages to all, as fast as its engine takes them.
+async fn broadcast_all<P: shardcast::Peer, N: Node<P>>(
+    engines: &[N],
+    traffic: &Traffic,
+) -> Result<(), String> {
     let broadcasters: Vec<_> = engines
         .iter()
         .enumerate()
         .map(|(origin, engine)| {
             let engine = engine.clone();
-            let blobs = blobs.clone();
-            let shared = shared.clone();
+            let blobs = traffic.blobs.clone();
+            let shared = traffic.shared.clone();
             tokio::spawn(async move {
                 for (index, blob) in blobs[origin].iter().enumerate() {
                     let now = shared.start.elapsed().as_micros() as u64 + 1;
@@ -575,8 +634,19 @@ where
     for broadcaster in broadcasters {
         broadcaster.await.map_err(|e| e.to_string())?;
     }
+    Ok(())
+}
 
-    // Re-send what has not arrived, the way an application with acknowledgements would.
+/// Re-sends what has not arrived, every `retry_ms`, at most `max_rounds` times, the way an
+/// application with acknowledgements would. Returns the rounds run and the most messages each
+/// node held at once.
+async fn resend_until_delivered<P: shardcast::Peer, N: Node<P>>(
+    args: &DemoArgs,
+    engines: &[N],
+    ids: &[P],
+    traffic: &Traffic,
+) -> (u32, Vec<usize>) {
+    let (nodes, messages) = (engines.len(), args.messages as usize);
     let mut rounds = 0;
     let mut resident_max = vec![0usize; nodes];
     loop {
@@ -584,40 +654,35 @@ where
         for (node, engine) in engines.iter().enumerate() {
             resident_max[node] = resident_max[node].max(engine.cached());
         }
-        if progress.position() == expected || rounds == args.max_rounds {
-            break;
+        if traffic.progress.position() == traffic.expected || rounds == args.max_rounds {
+            return (rounds, resident_max);
         }
         rounds += 1;
         for (origin, engine) in engines.iter().enumerate() {
             for index in 0..messages {
                 let missing: Vec<P> = (0..nodes)
-                    .filter(|r| {
-                        *r != origin
-                            && !shared.delivered[shared.slot(*r, origin, index)]
-                                .load(Ordering::Acquire)
-                    })
+                    .filter(|r| *r != origin && !traffic.arrived(*r, origin, index))
                     .map(|r| ids[r].clone())
                     .collect();
                 if !missing.is_empty() {
-                    engine
-                        .broadcast(Recipients::Some(missing), blobs[origin][index].clone())
-                        .await;
+                    let blob = traffic.blobs[origin][index].clone();
+                    engine.broadcast(Recipients::Some(missing), blob).await;
                 }
             }
         }
     }
-    let elapsed = shared.start.elapsed();
-    progress.finish_and_clear();
-    let stats: Vec<EngineStats> = engines.iter().map(Node::stats).collect();
-    for engine in &engines {
-        engine.shutdown().await;
-    }
-    // Subscriptions still pending end with their node (Closed, or Canceled on commonware).
-    for collector in collectors {
-        let _ = collector.await;
-    }
+}
 
-    // The table.
+/// Prints the per-node table and the total; returns whether delivery was full.
+fn report(
+    args: &DemoArgs,
+    traffic: &Traffic,
+    stats: &[EngineStats],
+    resident_max: &[usize],
+    rounds: u32,
+    elapsed: Duration,
+) -> bool {
+    let (nodes, messages) = (stats.len(), args.messages as usize);
     println!(
         "{:>5} {:>15} {:>9} {:>9} {:>9} {:>17} {:>8} {:>9}",
         "node", "delivered", "p50 ms", "p99 ms", "max ms", "resident/bound", "invalid", "duplicate"
@@ -626,13 +691,10 @@ where
     let mut all = Vec::new();
     let mut delivered_total = 0u64;
     for (node, stats) in stats.iter().enumerate() {
-        let mut latencies = std::mem::take(&mut *shared.latencies[node].lock().unwrap());
+        let mut latencies = std::mem::take(&mut *traffic.shared.latencies[node].lock().unwrap());
         let got = (0..nodes)
             .flat_map(|origin| (0..messages).map(move |index| (origin, index)))
-            .filter(|(origin, index)| {
-                *origin != node
-                    && shared.delivered[shared.slot(node, *origin, *index)].load(Ordering::Acquire)
-            })
+            .filter(|(origin, index)| *origin != node && traffic.arrived(node, *origin, *index))
             .count() as u64;
         delivered_total += got;
         latencies.sort_unstable();
@@ -650,6 +712,7 @@ where
         all.extend(latencies);
     }
     all.sort_unstable();
+    let expected = traffic.expected;
     println!(
         "total: {delivered_total}/{expected} deliveries in {:.2} s ({:.0} deliveries/s), latency p50 {} ms p99 {} ms max {} ms, {rounds} re-send rounds",
         elapsed.as_secs_f64(),
@@ -660,12 +723,12 @@ where
     );
     if delivered_total == expected {
         println!("full delivery");
-        Ok(true)
+        true
     } else {
         println!(
             "INCOMPLETE delivery: {} missing",
             expected - delivered_total
         );
-        Ok(false)
+        false
     }
 }

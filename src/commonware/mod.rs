@@ -70,9 +70,10 @@ pub use commonware_p2p as p2p;
 pub use commonware_runtime as runtime;
 pub use commonware_utils as utils;
 
+mod forward;
+
 use crate::config::ConfigError;
 use crate::engine::{self, EngineConfig, Outbox, Outgoing};
-use crate::forward::forward;
 use crate::message::{Codec, DecodeError, Message};
 use crate::metrics::Metrics;
 use crate::net::{
@@ -85,6 +86,7 @@ use commonware_codec::{Encode, Read};
 use commonware_cryptography::{Digestible, PublicKey};
 use commonware_p2p::{PeerSetSubscription, Provider};
 use commonware_runtime::{Clock, Handle, IoBuf, Metrics as RuntimeMetrics, Spawner};
+use forward::forward;
 use std::num::NonZeroUsize;
 use std::sync::{Arc, OnceLock, Weak};
 use tokio::sync::oneshot;
