@@ -21,7 +21,7 @@
 //!
 //! When the engine stops (shutdown, the runtime's stop signal, the last handle dropped, or on
 //! commonware the abort of the task that owns it), it closes the buffer: pending and later
-//! subscriptions resolve to [`Closed`](crate::Closed), the cache is freed, and queued sends that
+//! subscriptions resolve to [`Closed`], the cache is freed, and queued sends that
 //! did not run resolve their receivers to the channel's error, as the reference engine's
 //! `Canceled`.
 //!
@@ -486,7 +486,7 @@ where
     }
 
     /// Stops every task the engine spawned and waits for them to end. The buffer is closed:
-    /// pending and later subscriptions resolve to [`Closed`](crate::Closed), `get` finds
+    /// pending and later subscriptions resolve to [`Closed`], `get` finds
     /// nothing, and `broadcast` inserts nothing and its receiver yields the channel's error.
     /// Idempotent.
     pub async fn shutdown(&self) {

@@ -79,6 +79,23 @@
 //! `test-util`), and model-checked with loom on the same code that production runs (the
 //! `sync` facade: loom types under `cfg(loom)`, dashmap, arc-swap and std otherwise).
 //!
+//! # Where things live
+//!
+//! | concern | module | what is there |
+//! |---|---|---|
+//! | the cache | [`buffer`] (`store`: digest slots and refcounts; `peers`: the primary set and per-peer deques; `slot`: a subscriber's waiter slot; `subscription`: the future) | state, invariants, lock order, races, in the module docs |
+//! | what the application supplies | `message` ([`Message`], [`Peer`]), `config` ([`Config`], [`ConfigError`]) | |
+//! | receive accounting | `receive` ([`Buffer::receive`], the engine's totals behind `EngineStats`) | what the network delivered and what became of it |
+//! | the receive path | [`engine`] | reader, workers routed by peer, sender task, peer-set follower, stop watcher |
+//! | transports | [`net`] (the traits; `sim`: the simulated WAN; `channel`: push frames yourself), `commonware` (commonware-p2p adapters, the drop-in engine and mailbox, the task-less `oneshot` forwarder) | |
+//! | runtimes | [`runtime`] (`Tokio`, `Commonware<E>`) | the engine's only way to spawn, sleep or hear a stop |
+//! | metrics | [`metrics`] (names, striped counters, both backends), `prometheus` (an HTTP endpoint) | |
+//! | marshal's block buffer | `marshal` | `marshal::core::Buffer` for the commonware mailbox |
+//! | the loom facade | `sync` (the types), `buffer::wrong` (the wrong orderings the suite must catch) | |
+//!
+//! The demo binary is the workspace's `demo/` crate; the benchmarks and the marshal chain are
+//! `benches/`; the loom suite is `loom-tests/`; the fuzz targets are `fuzz/`.
+//!
 //! # The network layer
 //!
 //! With the default feature `engine`, [`engine::Engine`] connects a buffer to a network through

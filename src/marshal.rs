@@ -4,7 +4,7 @@
 //! Marshal delivers every block of a chain to its application, and asks a block buffer for
 //! blocks through the trait `marshal::core::Buffer`. The reference implements it for
 //! `buffered::Mailbox`; shardcast implements it for [`Mailbox`], the mailbox of the drop-in
-//! [`Engine`](crate::commonware::Engine), for the `Standard` variant and any marshal `Block`:
+//! [`Engine`], for the `Standard` variant and any marshal `Block`:
 //!
 //! - `find_by_digest` and `find_by_commitment` read the shared cache directly (for `Standard`
 //!   a block's commitment is its digest);
