@@ -58,21 +58,8 @@ impl Bench {
             ] {
                 let d = self.duration();
                 let runs = self.opts.runs;
-                let s = repeat(runs, || {
-                    let (buffer, digests) = (buffer.clone(), digests.clone());
-                    throughput(threads, d, move |t, deadline| {
-                        let (buffer, digests) = (buffer.clone(), digests.clone());
-                        async move {
-                            let mut n = t * 97;
-                            while Instant::now() < deadline {
-                                for _ in 0..64 {
-                                    black_box(buffer.get(&digests[n % CACHED]));
-                                    n += 1;
-                                }
-                            }
-                            (n - t * 97) as u64
-                        }
-                    })
+                let s = lookups(runs, threads, d, &buffer, digests, |b, d| {
+                    black_box(b.get(d));
                 })
                 .await;
                 let a = repeat(runs, || {
@@ -90,23 +77,8 @@ impl Bench {
                     })
                 })
                 .await;
-                let l = repeat(runs, || {
-                    let (limit, digests) = (limit.clone(), digests.clone());
-                    throughput(threads, d, move |t, deadline| {
-                        let (limit, digests) = (limit.clone(), digests.clone());
-                        async move {
-                            let mut n = t * 97;
-                            while Instant::now() < deadline {
-                                for _ in 0..64 {
-                                    black_box(
-                                        limit.get(&digests[n % CACHED]).map(|r| r.value().clone()),
-                                    );
-                                    n += 1;
-                                }
-                            }
-                            (n - t * 97) as u64
-                        }
-                    })
+                let l = lookups(runs, threads, d, &limit, digests, |m, d| {
+                    black_box(m.get(d).map(|r| r.value().clone()));
                 })
                 .await;
                 self.push(
@@ -117,44 +89,12 @@ impl Bench {
                 );
                 // `read`: the cached message lent to a closure, no clone (the limit: the same
                 // closure on the bare map's guard). The actor has no such call: its `get`.
-                let r = repeat(runs, || {
-                    let (buffer, digests) = (buffer.clone(), digests.clone());
-                    throughput(threads, d, move |t, deadline| {
-                        let (buffer, digests) = (buffer.clone(), digests.clone());
-                        async move {
-                            let mut n = t * 97;
-                            while Instant::now() < deadline {
-                                for _ in 0..64 {
-                                    black_box(
-                                        buffer.read(&digests[n % CACHED], |m| m.payload().len()),
-                                    );
-                                    n += 1;
-                                }
-                            }
-                            (n - t * 97) as u64
-                        }
-                    })
+                let r = lookups(runs, threads, d, &buffer, digests, |b, d| {
+                    black_box(b.read(d, |m| m.payload().len()));
                 })
                 .await;
-                let l = repeat(runs, || {
-                    let (limit, digests) = (limit.clone(), digests.clone());
-                    throughput(threads, d, move |t, deadline| {
-                        let (limit, digests) = (limit.clone(), digests.clone());
-                        async move {
-                            let mut n = t * 97;
-                            while Instant::now() < deadline {
-                                for _ in 0..64 {
-                                    black_box(
-                                        limit
-                                            .get(&digests[n % CACHED])
-                                            .map(|r| r.value().payload().len()),
-                                    );
-                                    n += 1;
-                                }
-                            }
-                            (n - t * 97) as u64
-                        }
-                    })
+                let l = lookups(runs, threads, d, &limit, digests, |m, d| {
+                    black_box(m.get(d).map(|r| r.value().payload().len()));
                 })
                 .await;
                 self.push(
@@ -239,4 +179,33 @@ impl Bench {
         }
         actor.stop();
     }
+}
+
+/// Lookups per second of `op` on `target` from `threads` tasks for `d`, `runs` times: each task
+/// walks `digests` from its own offset, 64 calls between clock reads.
+pub(crate) async fn lookups<T: Send + Sync + 'static>(
+    runs: usize,
+    threads: usize,
+    d: Duration,
+    target: &Arc<T>,
+    digests: &Arc<Vec<[u8; 32]>>,
+    op: fn(&T, &[u8; 32]),
+) -> Vec<f64> {
+    repeat(runs, || {
+        let (target, digests) = (target.clone(), digests.clone());
+        throughput(threads, d, move |t, deadline| {
+            let (target, digests) = (target.clone(), digests.clone());
+            async move {
+                let mut n = t * 97;
+                while Instant::now() < deadline {
+                    for _ in 0..64 {
+                        op(&target, &digests[n % digests.len()]);
+                        n += 1;
+                    }
+                }
+                (n - t * 97) as u64
+            }
+        })
+    })
+    .await
 }

@@ -194,6 +194,27 @@ impl Bench {
         Duration::from_millis(if self.opts.quick { 150 } else { 600 })
     }
 
+    /// Pushes two rows sharing the actor's and the limit's runs: `scenario` with shardcast on
+    /// `u32` peers, and `scenario, ed25519` with shardcast on ed25519 peers.
+    pub(crate) fn push_keyed(
+        &mut self,
+        scenario: String,
+        unit: &'static str,
+        better: Better,
+        [small, ed25519]: [Vec<f64>; 2],
+        actor: Vec<f64>,
+        limit: Vec<f64>,
+    ) {
+        let ed_name = format!("{scenario}, ed25519");
+        self.push(
+            scenario,
+            unit,
+            better,
+            [small, actor.clone(), limit.clone()],
+        );
+        self.push(ed_name, unit, better, [ed25519, actor, limit]);
+    }
+
     pub(crate) fn push(
         &mut self,
         scenario: String,

@@ -38,33 +38,18 @@ impl Bench {
                     .await;
                     let name =
                         format!("ingest decode+insert {len} B, {peers} peers, {threads} thr");
-                    self.push(
-                        name.clone(),
+                    self.push_keyed(
+                        name,
                         "msg/s",
                         Better::Higher,
-                        [s, a.clone(), l.clone()],
-                    );
-                    self.push(
-                        format!("{name}, ed25519"),
-                        "msg/s",
-                        Better::Higher,
-                        [s_ed, a.clone(), l.clone()],
+                        [s, s_ed],
+                        a.clone(),
+                        l.clone(),
                     );
                     let name = format!(
                         "ingest decode+receive, bare API {len} B, {peers} peers, {threads} thr"
                     );
-                    self.push(
-                        name.clone(),
-                        "msg/s",
-                        Better::Higher,
-                        [b, a.clone(), l.clone()],
-                    );
-                    self.push(
-                        format!("{name}, ed25519"),
-                        "msg/s",
-                        Better::Higher,
-                        [b_ed, a, l],
-                    );
+                    self.push_keyed(name, "msg/s", Better::Higher, [b, b_ed], a, l);
                     let blobs: Arc<Vec<(usize, Blob)>> = Arc::new(
                         frames
                             .iter()
@@ -83,18 +68,7 @@ impl Bench {
                     .await;
                     let l = repeat(runs, || insert_limit(peers, threads, blobs.clone())).await;
                     let name = format!("ingest insert only {len} B, {peers} peers, {threads} thr");
-                    self.push(
-                        name.clone(),
-                        "msg/s",
-                        Better::Higher,
-                        [s, Vec::new(), l.clone()],
-                    );
-                    self.push(
-                        format!("{name}, ed25519"),
-                        "msg/s",
-                        Better::Higher,
-                        [s_ed, Vec::new(), l],
-                    );
+                    self.push_keyed(name, "msg/s", Better::Higher, [s, s_ed], Vec::new(), l);
                 }
             }
         }

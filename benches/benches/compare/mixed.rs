@@ -92,34 +92,12 @@ impl Bench {
             total[2].push(ops);
             p99[2].push(lat);
         }
-        let [_, a, l] = &total;
-        let total_ed = [total_ed, a.clone(), l.clone()];
-        let [_, a, l] = &p99;
-        let p99_ed = [p99_ed, a.clone(), l.clone()];
-        self.push(
-            "mixed 2 ingest + 2 get: total".into(),
-            "ops/s",
-            Better::Higher,
-            total,
-        );
-        self.push(
-            "mixed 2 ingest + 2 get: total, ed25519".into(),
-            "ops/s",
-            Better::Higher,
-            total_ed,
-        );
-        self.push(
-            "mixed 2 ingest + 2 get: get p99".into(),
-            "ns",
-            Better::Lower,
-            p99,
-        );
-        self.push(
-            "mixed 2 ingest + 2 get: get p99, ed25519".into(),
-            "ns",
-            Better::Lower,
-            p99_ed,
-        );
+        let [s, a, l] = total;
+        let name = "mixed 2 ingest + 2 get: total";
+        self.push_keyed(name.into(), "ops/s", Better::Higher, [s, total_ed], a, l);
+        let [s, a, l] = p99;
+        let name = "mixed 2 ingest + 2 get: get p99";
+        self.push_keyed(name.into(), "ns", Better::Lower, [s, p99_ed], a, l);
     }
 }
 

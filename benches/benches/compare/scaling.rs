@@ -87,30 +87,11 @@ impl Bench {
                 stat(s_dup.clone()).median,
                 stat(a_dup.clone()).median,
             ));
-            self.push(
-                format!("insert new: {name}"),
-                "ns/msg",
-                Better::Lower,
-                [s_new, a_new.clone(), Vec::new()],
-            );
-            self.push(
-                format!("insert new: {name}, ed25519"),
-                "ns/msg",
-                Better::Lower,
-                [e_new, a_new, Vec::new()],
-            );
-            self.push(
-                format!("insert duplicate: {name}"),
-                "ns/msg",
-                Better::Lower,
-                [s_dup, a_dup.clone(), Vec::new()],
-            );
-            self.push(
-                format!("insert duplicate: {name}, ed25519"),
-                "ns/msg",
-                Better::Lower,
-                [e_dup, a_dup, Vec::new()],
-            );
+            let none = Vec::new;
+            let new = format!("insert new: {name}");
+            self.push_keyed(new, "ns/msg", Better::Lower, [s_new, e_new], a_new, none());
+            let dup = format!("insert duplicate: {name}");
+            self.push_keyed(dup, "ns/msg", Better::Lower, [s_dup, e_dup], a_dup, none());
         }
     }
 }

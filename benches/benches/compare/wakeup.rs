@@ -75,39 +75,24 @@ impl Bench {
             runs[0][2].push(percentile(&lat, 0.5));
             runs[1][2].push(percentile(&lat, 0.99));
         }
-        let [p50, p99] = runs;
         let [p50_ed, p99_ed] = runs_ed;
-        let p50_ed = [p50_ed, p50[1].clone(), p50[2].clone()];
-        let p99_ed = [p99_ed, p99[1].clone(), p99[2].clone()];
         let [p50_direct, p99_direct] = runs_direct;
-        let p50_direct = [p50_direct, p50[1].clone(), p50[2].clone()];
-        let p99_direct = [p99_direct, p99[1].clone(), p99[2].clone()];
-        self.push("subscribe wake-up p50".into(), "ns", Better::Lower, p50);
-        self.push(
-            "subscribe wake-up p50, ed25519".into(),
-            "ns",
-            Better::Lower,
-            p50_ed,
-        );
-        self.push("subscribe wake-up p99".into(), "ns", Better::Lower, p99);
-        self.push(
-            "subscribe wake-up p99, ed25519".into(),
-            "ns",
-            Better::Lower,
-            p99_ed,
-        );
-        self.push(
-            "subscribe wake-up p50, direct insert".into(),
-            "ns",
-            Better::Lower,
-            p50_direct,
-        );
-        self.push(
-            "subscribe wake-up p99, direct insert".into(),
-            "ns",
-            Better::Lower,
-            p99_direct,
-        );
+        for (q, [s, a, l], ed, direct) in [
+            ("p50", runs[0].clone(), p50_ed, p50_direct),
+            ("p99", runs[1].clone(), p99_ed, p99_direct),
+        ] {
+            let name = format!("subscribe wake-up {q}");
+            self.push_keyed(
+                name.clone(),
+                "ns",
+                Better::Lower,
+                [s, ed],
+                a.clone(),
+                l.clone(),
+            );
+            let name = format!("{name}, direct insert");
+            self.push(name, "ns", Better::Lower, [direct, a, l]);
+        }
     }
 }
 
