@@ -17,13 +17,12 @@
 //! [`Engine`] handle for [`broadcast`](Engine::broadcast), which inserts under our own id
 //! (serving waiters, caching only if we are primary) before it returns and leaves the send to
 //! the sender task: the caller never waits on the network, and a send runs to completion even if
-//! the caller drops the returned receiver.
+//! the caller drops the returned [`SentTo`].
 //!
 //! When the engine stops (shutdown, the runtime's stop signal, the last handle dropped, or on
 //! commonware the abort of the task that owns it), it closes the buffer: pending and later
 //! subscriptions resolve to [`Closed`], the cache is freed, and queued sends that
-//! did not run resolve their receivers to the channel's error, as the reference engine's
-//! `Canceled`.
+//! did not run resolve their [`SentTo`] to [`Closed`], as the reference engine's `Canceled`.
 //!
 //! # Order and memory on the receive path
 //!
@@ -62,6 +61,7 @@ use std::pin::{Pin, pin};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll, Waker};
+use std::time::Duration;
 use thiserror::Error;
 use tokio::sync::{Notify, oneshot, watch};
 use tokio_util::sync::CancellationToken;
@@ -414,6 +414,12 @@ where
                 inner.cancel.clone(),
             )),
         ));
+        // Facade counters wait in per-thread stripes: the stop watcher also hands them to the
+        // recorder once a second, so that a rare count is seen within a second.
+        let flush = inner
+            .buffer
+            .metrics_lag()
+            .then(|| FlushEvery(runtime.clone(), METRICS_FLUSH));
         tasks.push(spawn(
             "stop",
             Box::pin(watch_stop(
@@ -422,6 +428,7 @@ where
                     buffer: inner.buffer.clone(),
                     cancel: inner.cancel.clone(),
                 },
+                flush,
             )),
         ));
         *inner.tasks.lock().unwrap_or_else(PoisonError::into_inner) = tasks;
@@ -487,7 +494,7 @@ where
 
     /// Stops every task the engine spawned and waits for them to end. The buffer is closed:
     /// pending and later subscriptions resolve to [`Closed`], `get` finds
-    /// nothing, and `broadcast` inserts nothing and its receiver yields the channel's error.
+    /// nothing, and `broadcast` inserts nothing and its [`SentTo`] yields [`Closed`].
     /// Idempotent.
     pub async fn shutdown(&self) {
         self.inner.cancel.cancel();
@@ -565,16 +572,40 @@ where
     }
 }
 
-/// Waits for the runtime's stop signal or the engine's shutdown, whichever comes first.
-async fn watch_stop<P, M>(stopped: impl Future<Output = ()> + Send, guard: StopGuard<P, M>)
-where
+/// How often a running engine hands the buffer's striped facade counts to the recorder.
+const METRICS_FLUSH: Duration = Duration::from_secs(1);
+
+/// A period at which to flush the buffer's metrics, on a runtime's clock.
+struct FlushEvery<R>(R, Duration);
+
+/// Waits for the runtime's stop signal or the engine's shutdown, whichever comes first,
+/// flushing the buffer's metrics at every `flush` period meanwhile.
+async fn watch_stop<P, M, R>(
+    stopped: impl Future<Output = ()> + Send,
+    guard: StopGuard<P, M>,
+    flush: Option<FlushEvery<R>>,
+) where
     P: Peer,
     M: Message,
+    R: Runtime,
 {
-    tokio::select! {
-        biased;
-        () = guard.cancel.cancelled() => {}
-        () = stopped => debug!("runtime stopping; engine stops"),
+    let mut stopped = pin!(stopped);
+    loop {
+        let tick = async {
+            match &flush {
+                Some(FlushEvery(runtime, period)) => runtime.sleep(*period).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            biased;
+            () = guard.cancel.cancelled() => break,
+            () = &mut stopped => {
+                debug!("runtime stopping; engine stops");
+                break;
+            }
+            () = tick => guard.buffer.flush_metrics(),
+        }
     }
     drop(guard);
 }

@@ -25,12 +25,15 @@
 //!
 //! - **Registry: exact.** The counter is registered as a metric of our own whose encoding sums
 //!   the stripes, so `context.encode()` reads every count made before it.
-//! - **Facade: at most 63 per thread behind.** The `metrics` facade has no hook at scrape time,
-//!   so a stripe hands its count to the recorder when it reaches [`FACADE_BATCH`] (64). A
-//!   series can lag by up to 63 for each stripe in use (at most 16 x 63 = 1,008), until
-//!   [`Buffer::flush_metrics`](crate::Buffer::flush_metrics) hands over the rest, or the buffer
-//!   drops (its counters flush then). A rate over a scrape interval is unaffected in practice;
-//!   call `flush_metrics` before reading a count that must be exact (tests, shutdown).
+//! - **Facade: at most 63 per thread behind, for at most a second under an engine.** The
+//!   `metrics` facade has no hook at scrape time, so a stripe hands its count to the recorder
+//!   when it reaches [`FACADE_BATCH`] (64). A series can lag by up to 63 for each stripe in use
+//!   (at most 16 x 63 = 1,008) until something hands over the rest: a running engine does so
+//!   once a second (so a rare count, an `Invalid` frame, is seen within a second), and
+//!   [`Buffer::flush_metrics`](crate::Buffer::flush_metrics), `Buffer::close` and the
+//!   buffer's drop do at once. A bare buffer with no engine reports rare counts only on those
+//!   calls: call `flush_metrics` from your own timer, or before reading a count that must be
+//!   exact.
 //!
 //! Gauges are not striped: they move on inserts, evictions and subscriptions, not on `get`,
 //! and the facade's gauges must stay exact.
@@ -39,7 +42,7 @@
 //!
 //! | name | type | labels | meaning |
 //! |---|---|---|---|
-//! | `receive_total` | counter | `status` = `Success`, `Dropped`, `Invalid` | network receipts: inserted; duplicate from that peer or ineligible sender; failed to decode |
+//! | `receive_total` | counter | `status` = `Success`, `Dropped`, `Invalid` | network receipts: inserted; duplicate from that peer, ineligible sender, or over the per-peer byte budget; failed to decode |
 //! | `peer_total` | counter | `sequencer` | decoded receipts per sender (opt-in: [`Config::with_peer_metrics`](crate::Config::with_peer_metrics)) |
 //! | `subscribe_total` | counter | `status` = `Success`, `Dropped` | subscriptions served; subscriptions cancelled (dropped) before being served |
 //! | `get_total` | counter | `status` = `Success`, `Failure` | `get` hits and misses |
@@ -176,7 +179,10 @@ impl Stripes {
     #[inline]
     pub(crate) fn add(&self, n: u64) -> (usize, u64) {
         let index = stripe_index();
-        let before = self.0[index].0.fetch_add(n, Ordering::Relaxed);
+        // Release, paired with `sum`'s Acquire: whoever sees this count also sees what the
+        // thread wrote before it (the engine counts a frame's outcome before its total). On
+        // x86 every read-modify-write is a locked instruction anyway.
+        let before = self.0[index].0.fetch_add(n, Ordering::Release);
         (index, before.wrapping_add(n))
     }
 
@@ -195,7 +201,7 @@ impl Stripes {
     pub(crate) fn sum(&self) -> u64 {
         self.0
             .iter()
-            .map(|s| s.0.load(Ordering::Relaxed))
+            .map(|s| s.0.load(Ordering::Acquire))
             .fold(0, u64::wrapping_add)
     }
 }
@@ -469,6 +475,11 @@ impl Metrics {
                 Counter::RegistryPlain(family.get_or_create(&[("sequencer", sequencer)]).clone())
             }
         }
+    }
+
+    /// Whether these are facade counters, whose counts wait in stripes until a flush.
+    pub(crate) fn lags(&self) -> bool {
+        matches!(self.get_success, Counter::Facade(_))
     }
 
     /// Hands every count the facade counters' stripes hold to the recorder.

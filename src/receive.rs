@@ -8,8 +8,9 @@
 //!   `receive_total{status}` and the opt-in per-sender `peer_total{sequencer}` series;
 //! - the engine's totals behind [`EngineStats`] (feature `engine`).
 //!
-//! Every count is a striped counter (see [`crate::metrics`]): a frame costs a few additions on
-//! cache lines of the worker's own thread, never a shared line, so there is nothing to batch.
+//! The per-frame counts are striped counters (see [`crate::metrics`]): a frame costs a few
+//! additions on cache lines of the worker's own thread, never a shared line, so there is
+//! nothing to batch. The opt-in per-sender series are plain counters, one per sender.
 
 use crate::buffer::peers::ByOrd;
 use crate::buffer::{Buffer, Insert};
@@ -19,7 +20,7 @@ use crate::sync::Op;
 impl<P: Peer, M: Message> Buffer<P, M> {
     /// [`insert`](Self::insert) for a message that arrived from the network: also counts
     /// `peer_total{sequencer}` (when enabled) and `receive_total{status}` (`Success` when
-    /// inserted, `Dropped` when a duplicate or from an ineligible peer).
+    /// inserted, `Dropped` when a duplicate, from an ineligible peer, or over the byte budget).
     pub fn receive(&self, peer: P, message: M) -> Insert {
         let (digest, size) = (message.digest(), message.size());
         self.count_peer(&peer);
@@ -100,34 +101,40 @@ pub(crate) struct ReceiveCounts {
 
 #[cfg(feature = "engine")]
 impl ReceiveCounts {
-    /// A frame decoded and was offered to the buffer with this outcome.
+    /// A frame decoded and was offered to the buffer with this outcome. The outcome is counted
+    /// before the total, so that a reader who sees the total also sees the outcome
+    /// ([`stats`](Self::stats) reads the totals first).
     pub(crate) fn decoded(&self, outcome: Insert) {
-        self.received.add(1);
         match outcome {
             Insert::Added => self.added.add(1),
             Insert::Duplicate => self.duplicate.add(1),
             Insert::Ineligible => self.ineligible.add(1),
             Insert::TooLarge => self.too_large.add(1),
         };
+        self.received.add(1);
     }
 
-    /// A frame was rejected (oversized or undecodable), or its handling panicked.
+    /// A frame was rejected (oversized or undecodable), or its handling panicked (counted
+    /// before the total, as in [`decoded`](Self::decoded)).
     pub(crate) fn rejected(&self, panicked: bool) {
-        self.invalid.add(1);
         if panicked {
             self.panicked.add(1);
         }
+        self.invalid.add(1);
     }
 
     /// The totals, with the receive path's queue figures.
     pub(crate) fn stats(&self, queued_bytes: u64, queued_bytes_peak: u64) -> EngineStats {
+        // Totals first: each outcome was counted before its total (`decoded`, `rejected`), so
+        // the outcomes read after them include at least what the totals account for.
+        let (received, invalid) = (self.received.sum(), self.invalid.sum());
         EngineStats {
-            received: self.received.sum(),
+            received,
             inserted: self.added.sum(),
             duplicate: self.duplicate.sum(),
             ineligible: self.ineligible.sum(),
             too_large: self.too_large.sum(),
-            invalid: self.invalid.sum(),
+            invalid,
             panicked: self.panicked.sum(),
             queued_bytes,
             queued_bytes_peak,

@@ -223,3 +223,66 @@ fn facade_counters_reach_the_recorder_in_batches_and_exactly_on_flush() {
     drop(buffer);
     assert_eq!(misses(&recorder), (total + 1) as f64, "the drop flushed");
 }
+
+/// `close` hands the facade counters' remainders to the recorder: counts made just before, or
+/// by the close itself (`evictions_total{closed}`), are not left in the stripes while
+/// subscriptions keep the counters alive.
+#[test]
+fn close_flushes_the_facade_counters() {
+    let recorder = recorder();
+    let buffer = buffer_with(&recorder, Config::new(4));
+    buffer.update_primary([1]);
+    buffer.insert(1, msg(1));
+    assert!(buffer.get(&9).is_none());
+    let _pending = buffer.subscribe(5); // holds the counters alive past the close
+    buffer.close();
+    let rendered = recorder.handle().render();
+    assert_eq!(
+        value(&rendered, r#"shardcast_get_total{status="Failure"}"#),
+        1.0
+    );
+    assert_eq!(
+        value(&rendered, r#"shardcast_evictions_total{reason="closed"}"#),
+        1.0
+    );
+}
+
+/// A running engine hands its buffer's striped counts to the recorder once a second, so a rare
+/// count (one undecodable frame: far below a stripe's batch of 64) shows without anyone calling
+/// `flush_metrics`.
+#[tokio::test(start_paused = true)]
+async fn a_running_engine_reports_a_rare_count_within_a_second() {
+    use shardcast::net::channel::{self, NullSender, StaticPeerSet};
+    use shardcast::{Blob, BlobConfig, Engine, EngineConfig};
+    use std::time::Duration;
+    let recorder = recorder();
+    let buffer: std::sync::Arc<Buffer<u32, Blob>> = std::sync::Arc::new(
+        metrics::with_local_recorder(&recorder, || Buffer::new(Config::new(4))).unwrap(),
+    );
+    let (frames, receiver) = channel::unbounded();
+    let engine = Engine::start(
+        buffer,
+        0,
+        NullSender,
+        receiver,
+        StaticPeerSet::new(vec![0, 1]),
+        EngineConfig::new(BlobConfig::default()),
+    )
+    .unwrap();
+    frames
+        .send((1, bytes::Bytes::from_static(b"\xff")))
+        .unwrap();
+    while engine.stats().invalid == 0 {
+        tokio::task::yield_now().await;
+    }
+    let invalid = |recorder: &PrometheusRecorder| {
+        value(
+            &recorder.handle().render(),
+            r#"shardcast_receive_total{status="Invalid"}"#,
+        )
+    };
+    assert_eq!(invalid(&recorder), 0.0, "still in its stripe");
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    assert_eq!(invalid(&recorder), 1.0, "flushed by the engine's tick");
+    engine.shutdown().await;
+}

@@ -65,7 +65,7 @@ async fn metrics_endpoint_serves_receive_counters_over_http() {
             .unwrap()
             .expect("the buffer is open");
     }
-    // Counters are added per batch of frames, after the batch: wait until all four are.
+    // Counters are added once a frame is handled: wait until all four are.
     tokio::time::timeout(Duration::from_secs(10), async {
         while b.stats().invalid + b.stats().received < 4 {
             tokio::task::yield_now().await;

@@ -259,7 +259,7 @@ async fn panics_in_user_code_are_contained_and_counted() {
         tx.send((1, frame)).unwrap();
     }
     assert_eq!(served(last).await, after);
-    // Counters are added per batch: wait until the batch holding `after` is counted.
+    // Counters are added once a frame is handled: wait until `after` is counted.
     tokio::time::timeout(Duration::from_secs(60), async {
         while engine.stats().received + engine.stats().invalid < 5 {
             tokio::task::yield_now().await;

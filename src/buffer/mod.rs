@@ -224,6 +224,12 @@ where
         self.insert_digest(&peer, digest, size, message)
     }
 
+    /// Whether counts wait in stripes for [`flush_metrics`](Self::flush_metrics) (the `metrics`
+    /// facade backend; a registry is exact at every scrape).
+    pub(crate) fn metrics_lag(&self) -> bool {
+        self.store.metrics.lags()
+    }
+
     /// The metric handles (for receive accounting, which lives in `crate::receive`).
     pub(crate) fn metrics(&self) -> &Metrics {
         &self.store.metrics
@@ -425,6 +431,8 @@ where
         });
         self.store.adjust_cached(delta);
         self.store.close_waiters();
+        // Nothing is counted on this buffer from now on but stragglers: hand everything over.
+        self.store.metrics.flush();
     }
 
     /// Whether [`close`](Self::close) has been called.
@@ -462,8 +470,9 @@ where
     ///
     /// Counters on the facade path are striped per thread and reach the recorder 64 at a time
     /// per stripe (see [`crate::metrics`]): without a flush a series may read up to 63 per
-    /// thread low. Counters in a commonware registry are exact at every scrape, and this does
-    /// nothing for them. Dropping the buffer flushes too.
+    /// thread low. A running [`Engine`](crate::engine::Engine) flushes its buffer once a second;
+    /// [`close`](Self::close) and dropping the buffer flush too. Counters in a commonware
+    /// registry are exact at every scrape, and this does nothing for them.
     pub fn flush_metrics(&self) {
         self.store.metrics.flush();
     }
@@ -598,6 +607,8 @@ impl<P, M: Message> Drop for Buffer<P, M> {
             self.store.close_waiters();
             self.store.clear_cache();
         }
+        // Subscriptions may keep the store (and its counters) alive: report every count now.
+        self.store.metrics.flush();
     }
 }
 

@@ -113,9 +113,10 @@ pub struct Config<P, MCfg, D> {
     /// Frames longer than this are rejected before decoding; `None`: only the network's own
     /// `max_message_size` bounds them.
     pub max_message_size: Option<usize>,
-    /// Most bytes of received frames waiting for the workers; when reached, the engine stops
-    /// reading from the network until they catch up ([`engine::DEFAULT_MAX_QUEUED_BYTES`],
-    /// 64 MiB, is a sensible value).
+    /// Most bytes of received frames waiting for the workers, at least 1 ([`Engine::try_new`]
+    /// returns [`ConfigError::MaxQueuedBytes`] for 0, and [`Engine::new`] panics with it); when
+    /// reached, the engine stops reading from the network until they catch up
+    /// ([`engine::DEFAULT_MAX_QUEUED_BYTES`], 64 MiB, is a sensible value).
     pub max_queued_bytes: usize,
     /// Registers the per-sender counter `peer{sequencer}` (one series per sender that ever
     /// sent a frame that decoded: unbounded cardinality, so off unless asked for).
