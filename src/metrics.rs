@@ -478,6 +478,7 @@ impl Metrics {
     }
 
     /// Whether these are facade counters, whose counts wait in stripes until a flush.
+    #[cfg(feature = "engine")]
     pub(crate) fn lags(&self) -> bool {
         matches!(self.get_success, Counter::Facade(_))
     }

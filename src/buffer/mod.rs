@@ -226,6 +226,7 @@ where
 
     /// Whether counts wait in stripes for [`flush_metrics`](Self::flush_metrics) (the `metrics`
     /// facade backend; a registry is exact at every scrape).
+    #[cfg(feature = "engine")]
     pub(crate) fn metrics_lag(&self) -> bool {
         self.store.metrics.lags()
     }
