@@ -165,6 +165,9 @@ pub enum ConfigError {
     /// The byte bound on frames waiting for the workers must let one byte through.
     #[error("max_queued_bytes must be at least 1")]
     MaxQueuedBytes,
+    /// The queue of broadcasts waiting to be sent (`mailbox_size` on commonware) must hold one.
+    #[error("the outbox (mailbox_size) must hold at least 1 broadcast")]
+    Outbox,
 }
 
 #[cfg(all(test, not(loom)))]

@@ -48,7 +48,7 @@
 
 use crate::config::ConfigError;
 use crate::message::{Codec, Message, Peer};
-use crate::net::{PeerSetSource, Receiver, Recipients, Sender};
+use crate::net::{PeerSetSource, PeerSetUpdate, Receiver, Recipients, Sender};
 use crate::receive::ReceiveCounts;
 use crate::runtime::{Runtime, Task, Tokio};
 use crate::{Buffer, Closed};
@@ -63,7 +63,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 use thiserror::Error;
-use tokio::sync::{Notify, oneshot, watch};
+use tokio::sync::{Notify, mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, warn};
 
@@ -78,12 +78,13 @@ pub struct EngineConfig<C> {
     frame_queue: usize,
     max_frame_size: usize,
     max_queued_bytes: usize,
+    outbox: usize,
 }
 
 impl<C> EngineConfig<C> {
     /// Defaults, with `codec` as the decoding bounds (`Codec::Config`): no priority, 1 worker,
     /// a queue of 1,024 frames, no frame size limit of the engine's own,
-    /// [`DEFAULT_MAX_QUEUED_BYTES`] queued.
+    /// [`DEFAULT_MAX_QUEUED_BYTES`] queued, 1,024 broadcasts waiting to be sent.
     pub fn new(codec: C) -> Self {
         Self {
             priority: false,
@@ -92,6 +93,7 @@ impl<C> EngineConfig<C> {
             frame_queue: 1024,
             max_frame_size: usize::MAX,
             max_queued_bytes: DEFAULT_MAX_QUEUED_BYTES,
+            outbox: 1024,
         }
     }
 
@@ -135,6 +137,14 @@ impl<C> EngineConfig<C> {
         self
     }
 
+    /// Most broadcasts waiting for the sender task (default 1,024, at least 1): when that many
+    /// wait, [`Engine::broadcast`] waits for room before it inserts, which is back-pressure on
+    /// the application, as the reference's bounded mailbox (`mailbox_size`) applies it.
+    pub fn with_outbox(mut self, broadcasts: usize) -> Self {
+        self.outbox = broadcasts;
+        self
+    }
+
     /// The `priority` flag of every send.
     pub fn priority(&self) -> bool {
         self.priority
@@ -165,6 +175,11 @@ impl<C> EngineConfig<C> {
         self.max_queued_bytes
     }
 
+    /// Most broadcasts waiting for the sender task.
+    pub fn outbox(&self) -> usize {
+        self.outbox
+    }
+
     /// Checks every value; [`Engine::start`] calls this.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.workers == 0 {
@@ -176,6 +191,9 @@ impl<C> EngineConfig<C> {
         if self.max_queued_bytes == 0 {
             return Err(ConfigError::MaxQueuedBytes);
         }
+        if self.outbox == 0 {
+            return Err(ConfigError::Outbox);
+        }
         Ok(())
     }
 }
@@ -186,15 +204,6 @@ impl<C> EngineConfig<C> {
 /// nothing: the send still runs.
 #[derive(Debug)]
 pub struct SentTo<P>(oneshot::Receiver<Vec<P>>);
-
-impl<P> SentTo<P> {
-    /// The channel underneath, for the commonware mailbox, whose callers expect commonware's
-    /// `oneshot::Receiver`.
-    #[cfg(feature = "commonware")]
-    pub(crate) fn into_receiver(self) -> oneshot::Receiver<Vec<P>> {
-        self.0
-    }
-}
 
 impl<P> Future for SentTo<P> {
     type Output = Result<Vec<P>, Closed>;
@@ -221,23 +230,19 @@ pub enum EngineError {
 pub use crate::receive::EngineStats;
 
 /// A broadcast waiting for the sender task.
-pub(crate) struct Outgoing<P, M> {
-    pub(crate) recipients: Recipients<P>,
-    pub(crate) frame: Bytes,
-    pub(crate) sent_to: oneshot::Sender<Vec<P>>,
-    /// A message broadcast before the engine started: inserted by the sender task, after the
-    /// initial peer set, as the reference handles work queued before its loop starts.
-    pub(crate) deferred: Option<M>,
+struct Outgoing<P> {
+    recipients: Recipients<P>,
+    frame: Bytes,
+    sent_to: oneshot::Sender<Vec<P>>,
 }
-
-/// The queue from `broadcast` to the sender task. Unbounded, so that `broadcast` never waits:
-/// it holds what the application itself asked to send, never anything a peer sent.
-pub(crate) type Outbox<P, M> = flume::Sender<Outgoing<P, M>>;
 
 struct Inner<P, M: Message> {
     buffer: Arc<Buffer<P, M>>,
     me: P,
-    outbox: Outbox<P, M>,
+    /// The queue from `broadcast` to the sender task, bounded by [`EngineConfig::with_outbox`].
+    /// This is its only sender: when the last handle drops it, the sender task sends what is
+    /// left and then stops the engine.
+    outbox: mpsc::Sender<Outgoing<P>>,
     cancel: CancellationToken,
     tasks: Mutex<Vec<Task>>,
     live: Arc<AtomicUsize>,
@@ -246,17 +251,11 @@ struct Inner<P, M: Message> {
     queued: Arc<Queued>,
 }
 
-impl<P, M: Message> Drop for Inner<P, M> {
-    fn drop(&mut self) {
-        // The last handle is gone: nobody can broadcast or shut down any more.
-        self.cancel.cancel();
-    }
-}
-
 /// A running engine. Cheap to clone; all clones drive the same tasks.
 ///
-/// Dropping the last clone stops the tasks (without waiting for them); call
-/// [`shutdown`](Self::shutdown) to stop them and wait.
+/// Dropping the last clone lets the sender task send every broadcast still queued (a send in
+/// progress included), after which the engine stops, as the reference's loop ends once its
+/// mailbox is closed and drained; call [`shutdown`](Self::shutdown) to stop at once and wait.
 pub struct Engine<P, M: Message> {
     inner: Arc<Inner<P, M>>,
 }
@@ -309,50 +308,41 @@ where
     /// If the peer-set source already has an update ready (the usual providers push the latest
     /// set on subscription), it is applied before this returns, so that a broadcast made right
     /// after `start` already sees it (the reference's "initial set before queued work").
+    ///
+    /// The engine stops by itself when one of its inputs ends, as the reference's loop does:
+    /// when the receiver fails, when the peer-set source closes (also when it is closed from
+    /// the start), and when the last handle is dropped (after sending what was queued).
     pub fn start_on<R: Runtime, S: Sender<P>>(
         runtime: &R,
         buffer: Arc<Buffer<P, M>>,
         me: P,
         sender: S,
         receiver: impl Receiver<P>,
-        peer_sets: impl PeerSetSource<P>,
-        config: EngineConfig<M::Config>,
-    ) -> Result<Self, EngineError> {
-        let (outbox, queued) = flume::unbounded();
-        Self::start_with_outbox(
-            runtime,
-            buffer,
-            me,
-            (sender, receiver),
-            peer_sets,
-            config,
-            (outbox, queued),
-        )
-    }
-
-    /// [`start_on`](Self::start_on) with a send queue made beforehand (the commonware mailbox
-    /// queues broadcasts made before `start`).
-    pub(crate) fn start_with_outbox<R: Runtime, S: Sender<P>>(
-        runtime: &R,
-        buffer: Arc<Buffer<P, M>>,
-        me: P,
-        (sender, receiver): (S, impl Receiver<P>),
         mut peer_sets: impl PeerSetSource<P>,
         config: EngineConfig<M::Config>,
-        (outbox, queued): (Outbox<P, M>, flume::Receiver<Outgoing<P, M>>),
     ) -> Result<Self, EngineError> {
         config.validate()?;
         let (applied, _) = watch::channel(None);
-        if let Some(update) = poll_once(peer_sets.next()).flatten() {
-            buffer.update_primary(update.primary);
-            applied.send_replace(Some(update.index));
+        let cancel = CancellationToken::new();
+        match poll_once(peer_sets.next()) {
+            Some(Some(update)) => {
+                buffer.update_primary(update.primary);
+                applied.send_replace(Some(update.index));
+            }
+            Some(None) => {
+                // The reference's loop ends on its first pass: nothing will ever be eligible.
+                debug!("peer set source closed at start; engine stops");
+                cancel.cancel();
+            }
+            None => {}
         }
+        let (outbox, queued) = mpsc::channel(config.outbox);
 
         let inner = Arc::new(Inner {
             buffer,
             me,
             outbox,
-            cancel: CancellationToken::new(),
+            cancel,
             tasks: Mutex::new(Vec::new()),
             live: Arc::new(AtomicUsize::new(0)),
             counts: Arc::new(ReceiveCounts::default()),
@@ -365,7 +355,7 @@ where
             }),
         });
         let backlog = inner.queued.clone();
-        let mut tasks = Vec::with_capacity(config.workers + 4);
+        let mut tasks = Vec::with_capacity(config.workers + 3);
         let worker = Worker {
             buffer: inner.buffer.clone(),
             codec: config.codec.clone(),
@@ -392,27 +382,20 @@ where
         }
         tasks.push(spawn(
             "reader",
-            Box::pin(read(receiver, lanes, backlog, worker, inner.cancel.clone())),
-        ));
-        tasks.push(spawn(
-            "peer_sets",
-            Box::pin(follow(
-                peer_sets,
-                inner.buffer.clone(),
-                inner.applied.clone(),
-                inner.cancel.clone(),
-            )),
+            Box::pin(
+                Reader {
+                    lanes,
+                    queued: backlog,
+                    worker,
+                    applied: inner.applied.clone(),
+                    cancel: inner.cancel.clone(),
+                }
+                .run(receiver, peer_sets),
+            ),
         ));
         tasks.push(spawn(
             "sender",
-            Box::pin(send(
-                sender,
-                queued,
-                inner.buffer.clone(),
-                inner.me.clone(),
-                config.priority,
-                inner.cancel.clone(),
-            )),
+            Box::pin(send(sender, queued, config.priority, inner.cancel.clone())),
         ));
         // Facade counters wait in per-thread stripes: the stop watcher also hands them to the
         // recorder once a second, so that a rare count is seen within a second.
@@ -440,11 +423,46 @@ where
     ///
     /// The insert has happened when this returns; the send runs on the engine's sender task, so
     /// the caller never waits on the network, and the send completes even if the caller drops
-    /// this future's output. The returned [`SentTo`] yields the peers the transport handed the
+    /// this future's output. When [`EngineConfig::with_outbox`] broadcasts already wait to be
+    /// sent, this waits for room first, before inserting: back-pressure, as the reference's
+    /// bounded mailbox. The returned [`SentTo`] yields the peers the transport handed the
     /// message to: empty when the send failed (logged). Once the engine has stopped, nothing is
     /// inserted and it yields [`Closed`].
     pub async fn broadcast(&self, recipients: Recipients<P>, message: M) -> SentTo<P> {
-        SentTo(self.inner.broadcast(recipients, message))
+        let (sent_to, receiver) = oneshot::channel();
+        self.broadcast_to(recipients, message, sent_to).await;
+        SentTo(receiver)
+    }
+
+    /// [`broadcast`](Self::broadcast), answering on `sent_to` (dropped unanswered, which its
+    /// receiver reads as an error, when the engine stopped).
+    pub(crate) async fn broadcast_to(
+        &self,
+        recipients: Recipients<P>,
+        message: M,
+        sent_to: oneshot::Sender<Vec<P>>,
+    ) {
+        let inner = &self.inner;
+        if inner.cancel.is_cancelled() {
+            return;
+        }
+        // Room first: a full outbox makes the caller wait before anything is inserted. Fails
+        // only once the sender task is gone (the engine stopped).
+        let permit = tokio::select! {
+            biased;
+            () = inner.cancel.cancelled() => return,
+            permit = inner.outbox.reserve() => match permit {
+                Ok(permit) => permit,
+                Err(_) => return,
+            },
+        };
+        let frame: Bytes = message.to_bytes();
+        let _ = inner.buffer.insert(inner.me.clone(), message);
+        permit.send(Outgoing {
+            recipients,
+            frame,
+            sent_to,
+        });
     }
 
     /// The shared buffer, for `get` and `subscribe`.
@@ -457,11 +475,14 @@ where
         &self.inner.me
     }
 
-    /// What the receive path has done so far (each frame is counted once handled).
+    /// What the receive path has done so far (each frame is counted once handled), and how
+    /// many broadcasts wait to be sent.
     pub fn stats(&self) -> EngineStats {
+        let outbox = &self.inner.outbox;
         self.inner.counts.stats(
             self.inner.queued.bytes.load(Ordering::Relaxed) as u64,
             self.inner.queued.peak.load(Ordering::Relaxed) as u64,
+            (outbox.max_capacity() - outbox.capacity()) as u64,
         )
     }
 
@@ -481,8 +502,8 @@ where
         self.inner.live.load(Ordering::SeqCst)
     }
 
-    /// Resolves once the engine stops (shutdown, the runtime's stop signal, or the last handle
-    /// dropped).
+    /// Resolves once the engine stops (shutdown, the runtime's stop signal, an input that
+    /// ended, or the last handle dropped and its broadcasts sent).
     pub fn stopped(&self) -> impl Future<Output = ()> + Send + 'static {
         self.inner.cancel.clone().cancelled_owned()
     }
@@ -509,30 +530,6 @@ where
         for task in tasks {
             task.await;
         }
-    }
-}
-
-impl<P, M> Inner<P, M>
-where
-    P: Peer,
-    M: Message + Codec,
-{
-    fn broadcast(&self, recipients: Recipients<P>, message: M) -> oneshot::Receiver<Vec<P>> {
-        let (sent_to, receiver) = oneshot::channel();
-        if self.cancel.is_cancelled() {
-            return receiver;
-        }
-        let frame: Bytes = message.to_bytes();
-        let _ = self.buffer.insert(self.me.clone(), message);
-        // Fails only once the sender task is gone (the engine stopped): the responder is
-        // dropped with the error, and the receiver reads the channel's error.
-        let _ = self.outbox.send(Outgoing {
-            recipients,
-            frame,
-            sent_to,
-            deferred: None,
-        });
-        receiver
     }
 }
 
@@ -610,38 +607,31 @@ async fn watch_stop<P, M, R>(
     drop(guard);
 }
 
-/// Sends what `broadcast` queued, in order, through the engine's one sender. A broadcast
-/// queued before the engine started has not been inserted yet: it is inserted here first.
-async fn send<P, M, S>(
+/// Sends what `broadcast` queued, in order, through the engine's one sender. When the queue
+/// closes (the last handle is gone) and everything in it was sent, it stops the engine.
+async fn send<P, S>(
     mut sender: S,
-    queued: flume::Receiver<Outgoing<P, M>>,
-    buffer: Arc<Buffer<P, M>>,
-    me: P,
+    mut queued: mpsc::Receiver<Outgoing<P>>,
     priority: bool,
     cancel: CancellationToken,
 ) where
     P: Peer,
-    M: Message,
     S: Sender<P>,
 {
     loop {
         let outgoing = tokio::select! {
             biased;
             () = cancel.cancelled() => return,
-            outgoing = queued.recv_async() => match outgoing {
-                Ok(outgoing) => outgoing,
-                Err(_) => return,
+            outgoing = queued.recv() => match outgoing {
+                Some(outgoing) => outgoing,
+                None => break,
             },
         };
         let Outgoing {
             recipients,
             frame,
             sent_to,
-            deferred,
         } = outgoing;
-        if let Some(message) = deferred {
-            let _ = buffer.insert(me.clone(), message);
-        }
         let result = tokio::select! {
             biased;
             () = cancel.cancelled() => return,
@@ -654,6 +644,8 @@ async fn send<P, M, S>(
         // The caller may have dropped its receiver: the send happened all the same.
         let _ = sent_to.send(peers);
     }
+    debug!("every engine handle dropped and every broadcast sent; engine stops");
+    cancel.cancel();
 }
 
 /// Polls a future once, with a no-op waker.
@@ -719,6 +711,26 @@ impl Queued {
         self.bytes.fetch_sub(bytes, Ordering::AcqRel);
         self.drained.notify_one();
     }
+
+    /// Waits until the workers have handled every frame of `lanes`; `false` when the engine
+    /// stopped first.
+    async fn drain<P>(&self, lanes: &[Lane<P>], cancel: &CancellationToken) -> bool {
+        loop {
+            // Registered before the check, as in `admit`.
+            let drained = self.drained.notified();
+            if lanes
+                .iter()
+                .all(|lane| lane.pending.load(Ordering::Acquire) == 0)
+            {
+                return true;
+            }
+            tokio::select! {
+                biased;
+                () = cancel.cancelled() => return false,
+                () = drained => {}
+            }
+        }
+    }
 }
 
 /// Routes a peer to its worker: always the same one, so that each peer's frames are inserted
@@ -729,66 +741,142 @@ fn lane_of<P: Hash>(peer: &P, lanes: usize) -> usize {
     (foldhash::fast::FixedState::with_seed(0x5ca1ab1e).hash_one(peer) % lanes as u64) as usize
 }
 
-/// Pulls frames off the network and hands them to the workers, each peer's to the same
-/// worker, in arrival order.
-///
-/// After each frame it takes whatever else the receiver already holds (up to [`MAX_BATCH`]
-/// frames or [`MAX_BATCH_BYTES`]) without waiting, splits the lot by worker and hands each
-/// worker its part as one batch: one channel operation and at most one wake-up per worker.
-/// A frame that arrives alone (nothing else ready), for a worker with nothing in hand, is
-/// handled here at once: that saves a hand-off on the path to a subscriber and cannot overtake
-/// an earlier frame of the same peer, since that worker has finished everything it was given. Before handing
-/// frames over, the reader waits for the byte budget ([`EngineConfig::max_queued_bytes`]):
-/// that is the back-pressure on the receiver.
-async fn read<P, M>(
-    mut receiver: impl Receiver<P>,
+/// The reader task: pulls frames off the network and hands them to the workers, each peer's
+/// to the same worker, in arrival order, and applies peer-set updates between frames.
+struct Reader<P, M: Message + Codec> {
     lanes: Vec<Lane<P>>,
     queued: Arc<Queued>,
     worker: Worker<P, M>,
+    applied: watch::Sender<Option<u64>>,
     cancel: CancellationToken,
-) where
+}
+
+/// What the reader takes next.
+enum Next<P> {
+    Frame((P, Bytes)),
+    Update(PeerSetUpdate<P>),
+    /// The engine stops: cancelled, or an input ended.
+    Stop,
+}
+
+impl<P, M> Reader<P, M>
+where
     P: Peer,
     M: Message + Codec,
 {
-    let mut parts: Vec<Batch<P>> = lanes.iter().map(|_| Vec::new()).collect();
-    // A frame taken off the receiver after the last batch was full: it starts the next one.
-    let mut carried = None;
-    loop {
-        let first = match carried.take() {
-            Some(frame) => frame,
-            None => tokio::select! {
-                biased;
-                () = cancel.cancelled() => return,
-                frame = receiver.recv() => match frame {
-                    Ok(frame) => frame,
-                    Err(_) => {
-                        warn!("network receiver closed; the engine no longer receives");
-                        return;
-                    }
-                },
-            },
-        };
-        let mut gathered = first.1.len();
-        let mut batch = vec![first];
-        // Whether the receiver had nothing more ready: the only case a frame is handled here.
-        let mut idle = false;
+    /// Runs until the engine is cancelled, the receiver fails or the peer-set source closes;
+    /// an input that ends stops the whole engine, as it ends the reference's loop.
+    ///
+    /// **Frames.** After each frame it takes whatever else the receiver already holds (up to
+    /// [`MAX_BATCH`] frames or [`MAX_BATCH_BYTES`]) without waiting, splits the lot by worker and
+    /// hands each worker its part as one batch: one channel operation and at most one wake-up
+    /// per worker. A frame that arrives alone (nothing else ready), for a worker with nothing
+    /// in hand, is handled here at once: that saves a hand-off on the path to a subscriber and
+    /// cannot overtake an earlier frame of the same peer, since that worker has finished
+    /// everything it was given. Before handing frames over, the reader waits for the byte
+    /// budget ([`EngineConfig::max_queued_bytes`]): that is the back-pressure on the receiver.
+    ///
+    /// **Peer sets.** An update is taken before any frame that is ready with it (the
+    /// reference's loop polls its peer-set subscription first), and it is applied only once
+    /// the workers have handled every frame handed to them. So every frame the receiver yielded
+    /// before the update is judged against the old primary set and every frame after it
+    /// against the new one, whatever `workers` is: a new primary's first message is cached.
+    async fn run(self, mut receiver: impl Receiver<P>, mut peer_sets: impl PeerSetSource<P>) {
+        let mut parts: Vec<Batch<P>> = self.lanes.iter().map(|_| Vec::new()).collect();
+        // A frame taken off the receiver after the last batch was full: it starts the next one.
+        let mut carried = None;
         loop {
-            // `recv` is cancel-safe (a `Receiver` requirement): dropping it unready loses nothing.
-            match poll_once(receiver.recv()) {
-                Some(Ok(frame)) if batch.len() < MAX_BATCH && gathered < MAX_BATCH_BYTES => {
-                    gathered += frame.1.len();
-                    batch.push(frame);
+            let first = match carried.take() {
+                Some(frame) => frame,
+                None => match self.next(&mut receiver, &mut peer_sets).await {
+                    Next::Frame(frame) => frame,
+                    Next::Update(update) => {
+                        if !self.apply(update).await {
+                            return;
+                        }
+                        continue;
+                    }
+                    Next::Stop => return,
+                },
+            };
+            let mut gathered = first.1.len();
+            let mut batch = vec![first];
+            // Whether the receiver had nothing more ready: the only case a frame is handled here.
+            let mut idle = false;
+            // An update that became ready while gathering: applied after this batch.
+            let mut update = None;
+            loop {
+                // Both are cancel-safe (a requirement of the traits): dropping them unready loses
+                // nothing.
+                match poll_once(peer_sets.next()) {
+                    Some(Some(ready)) => {
+                        update = Some(ready);
+                        break;
+                    }
+                    Some(None) => return self.input_ended("peer set source"),
+                    None => {}
                 }
-                Some(Ok(frame)) => {
-                    carried = Some(frame);
-                    break;
-                }
-                _ => {
-                    idle = true;
-                    break;
+                match poll_once(receiver.recv()) {
+                    Some(Ok(frame)) if batch.len() < MAX_BATCH && gathered < MAX_BATCH_BYTES => {
+                        gathered += frame.1.len();
+                        batch.push(frame);
+                    }
+                    Some(Ok(frame)) => {
+                        carried = Some(frame);
+                        break;
+                    }
+                    Some(Err(_)) => {
+                        // Frames already taken are still handled; the failure is seen again by
+                        // the next `recv`.
+                        break;
+                    }
+                    None => {
+                        idle = true;
+                        break;
+                    }
                 }
             }
+            if !self.dispatch(batch, idle, &mut parts).await {
+                return;
+            }
+            if let Some(update) = update
+                && !self.apply(update).await
+            {
+                return;
+            }
         }
+    }
+
+    /// Waits for the next frame or peer-set update, updates first.
+    async fn next(
+        &self,
+        receiver: &mut impl Receiver<P>,
+        peer_sets: &mut impl PeerSetSource<P>,
+    ) -> Next<P> {
+        tokio::select! {
+            biased;
+            () = self.cancel.cancelled() => Next::Stop,
+            update = peer_sets.next() => match update {
+                Some(update) => Next::Update(update),
+                None => {
+                    self.input_ended("peer set source");
+                    Next::Stop
+                }
+            },
+            frame = receiver.recv() => match frame {
+                Ok(frame) => Next::Frame(frame),
+                Err(_) => {
+                    self.input_ended("network receiver");
+                    Next::Stop
+                }
+            },
+        }
+    }
+
+    /// Hands `batch` to the workers (or handles a lone frame here, see [`run`](Self::run));
+    /// `false` when the engine stopped meanwhile.
+    async fn dispatch(&self, mut batch: Batch<P>, idle: bool, parts: &mut [Batch<P>]) -> bool {
+        let lanes = &self.lanes;
         if let [(peer, _)] = batch.as_slice()
             && idle
             && lanes[lane_of(peer, lanes.len())]
@@ -797,8 +885,8 @@ async fn read<P, M>(
                 == 0
         {
             let (peer, frame) = batch.pop().expect("one frame");
-            worker.handle(peer, frame);
-            continue;
+            self.worker.handle(peer, frame);
+            return true;
         }
         for frame in batch {
             parts[lane_of(&frame.0, lanes.len())].push(frame);
@@ -809,46 +897,41 @@ async fn read<P, M>(
             }
             let part = std::mem::take(part);
             let bytes = part.iter().map(|(_, frame)| frame.len()).sum();
-            if !queued.admit(bytes, &cancel).await {
-                return;
+            if !self.queued.admit(bytes, &self.cancel).await {
+                return false;
             }
             lane.pending.fetch_add(part.len(), Ordering::AcqRel);
             tokio::select! {
                 biased;
-                () = cancel.cancelled() => return,
-                sent = lane.batches.send_async(part) => if sent.is_err() { return },
+                () = self.cancel.cancelled() => return false,
+                sent = lane.batches.send_async(part) => if sent.is_err() { return false },
             }
         }
+        true
     }
-}
 
-/// Applies peer-set updates in order.
-async fn follow<P, M>(
-    mut source: impl PeerSetSource<P>,
-    buffer: Arc<Buffer<P, M>>,
-    applied: watch::Sender<Option<u64>>,
-    cancel: CancellationToken,
-) where
-    P: Peer,
-    M: Message,
-{
-    loop {
-        let update = tokio::select! {
-            biased;
-            () = cancel.cancelled() => return,
-            update = source.next() => update,
-        };
-        let Some(update) = update else {
-            debug!("peer set source closed; keeping the last primary set");
-            return;
-        };
+    /// Applies a peer-set update once the workers have handled every frame handed to them;
+    /// `false` when the engine stopped meanwhile.
+    async fn apply(&self, update: PeerSetUpdate<P>) -> bool {
+        if !self.queued.drain(&self.lanes, &self.cancel).await {
+            return false;
+        }
         debug!(
             index = update.index,
             primary = update.primary.len(),
             "peer set update"
         );
-        buffer.update_primary(update.primary);
-        applied.send_replace(Some(update.index));
+        self.worker.buffer.update_primary(update.primary);
+        self.applied.send_replace(Some(update.index));
+        true
+    }
+
+    /// An input ended: the engine stops, as the reference's loop does.
+    fn input_ended(&self, input: &str) {
+        if !self.cancel.is_cancelled() {
+            warn!(input, "input ended; engine stops");
+            self.cancel.cancel();
+        }
     }
 }
 

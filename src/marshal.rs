@@ -48,7 +48,7 @@
 //! The compiled version of these lines is [`buffer_for_marshal`]'s example, and the chain test
 //! of the benchmark crate (`benches/tests/chain.rs`) starts marshal with either buffer.
 
-use crate::commonware::{Config, Engine, Mailbox, Wire};
+use crate::commonware::{Config, Engine, Mailbox, Options, Wire};
 use commonware_codec::{Encode, Read};
 use commonware_consensus::Block;
 use commonware_consensus::marshal::core::Buffer;
@@ -101,7 +101,7 @@ where
 ///
 /// ```no_run
 /// # use commonware_consensus::marshal::{core::Buffer, standard::Standard};
-/// # use shardcast::commonware::Config;
+/// # use shardcast::commonware::{Config, Options};
 /// # fn check<B, Buf: Buffer<Standard<B>>>(_: &Buf) where B: commonware_consensus::Block {}
 /// # fn example<E, B, D>(context: E, config: Config<commonware_cryptography::ed25519::PublicKey, B::Cfg, D>)
 /// # where
@@ -110,7 +110,9 @@ where
 /// #     B::Cfg: Clone + Send + Sync + 'static,
 /// #     D: commonware_p2p::Provider<PublicKey = commonware_cryptography::ed25519::PublicKey>,
 /// # {
-/// let (engine, buffer) = shardcast::marshal::buffer_for_marshal::<_, _, B, _>(context, config);
+/// let options = Options::default().with_workers(2);
+/// let (engine, buffer) =
+///     shardcast::marshal::buffer_for_marshal::<_, _, B, _>(context, config, options);
 /// // engine.start(buffer_channel); marshal.start(application, buffer, resolver);
 /// check::<B, _>(&buffer); // the mailbox is marshal's `Buffer<Standard<B>>`
 /// # }
@@ -118,6 +120,7 @@ where
 pub fn buffer_for_marshal<E, P, B, D>(
     context: E,
     config: Config<P, <B as Read>::Cfg, D>,
+    options: Options,
 ) -> (Engine<E, P, B, D>, Mailbox<P, B>)
 where
     E: Spawner + Clock + Metrics,
@@ -126,5 +129,5 @@ where
     <B as Read>::Cfg: Clone + Send + Sync + 'static,
     D: Provider<PublicKey = P>,
 {
-    Engine::new(context, config)
+    Engine::with_options(context, config, options)
 }

@@ -49,7 +49,7 @@ impl<P: Peer, M: Message> Buffer<P, M> {
             return;
         }
         // First message from this sender: register its series outside any lock.
-        let counter = self.metrics().peer_counter(format!("{peer:?}"));
+        let counter = self.metrics().peer_counter((self.peer_label)(peer));
         counter.increment(1);
         counters.update(ByOrd(peer.clone()), |entry| match entry {
             Some(_) => (Op::Keep, ()),
@@ -83,6 +83,10 @@ pub struct EngineStats {
     /// The most `queued_bytes` has been: at most `max_queued_bytes`, or one batch when that is
     /// larger (see [`EngineConfig::with_max_queued_bytes`](crate::EngineConfig::with_max_queued_bytes)).
     pub queued_bytes_peak: u64,
+    /// Broadcasts waiting for the sender task, now: at most
+    /// [`EngineConfig::with_outbox`](crate::EngineConfig::with_outbox) (`mailbox_size` on
+    /// commonware).
+    pub outbox: u64,
 }
 
 /// What became of the frames an engine received: the totals behind
@@ -124,7 +128,12 @@ impl ReceiveCounts {
     }
 
     /// The totals, with the receive path's queue figures.
-    pub(crate) fn stats(&self, queued_bytes: u64, queued_bytes_peak: u64) -> EngineStats {
+    pub(crate) fn stats(
+        &self,
+        queued_bytes: u64,
+        queued_bytes_peak: u64,
+        outbox: u64,
+    ) -> EngineStats {
         // Totals first: each outcome was counted before its total (`decoded`, `rejected`), so
         // the outcomes read after them include at least what the totals account for.
         let (received, invalid) = (self.received.sum(), self.invalid.sum());
@@ -138,6 +147,7 @@ impl ReceiveCounts {
             panicked: self.panicked.sum(),
             queued_bytes,
             queued_bytes_peak,
+            outbox,
         }
     }
 }

@@ -15,7 +15,7 @@ use shardcast::commonware::p2p::{Address, AddressableManager, Sender as _, authe
 use shardcast::commonware::runtime::{IoBuf, Metrics as _, Quota, Runner as _, tokio as cw};
 use shardcast::commonware::utils::ordered::Map;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
-use std::num::{NonZeroU32, NonZeroUsize};
+use std::num::NonZeroU32;
 use std::time::Duration;
 
 mod common;
@@ -120,20 +120,17 @@ fn four_nodes_over_loopback_tcp() {
             if i == 4 {
                 garbage_sender = Some(sender);
             } else {
-                let (engine, mailbox) = interop::Engine::new(
+                let (engine, mailbox) = interop::Engine::with_options(
                     context.with_label(&format!("engine{i}")),
                     interop::Config {
                         public_key: keys[i].clone(),
+                        mailbox_size: 1024,
                         deque_size: 256,
-                        peer_bytes: None,
                         priority: false,
                         codec_config: RangeCfg::from(..=4096),
                         peer_provider: oracle.clone(),
-                        workers: NonZeroUsize::new(2).unwrap(),
-                        max_message_size: None,
-                        max_queued_bytes: shardcast::engine::DEFAULT_MAX_QUEUED_BYTES,
-                        peer_metrics: false,
                     },
+                    interop::Options::default().with_workers(2),
                 );
                 let handle = engine.start((sender, receiver));
                 nodes.push((mailbox, handle));

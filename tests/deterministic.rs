@@ -22,7 +22,7 @@ use shardcast::commonware::runtime::{
     Clock, Handle, IoBuf, Metrics as _, Quota, Runner as _, Spawner as _, deterministic,
 };
 use shardcast::commonware::utils::ordered::Set;
-use shardcast::commonware::{Config, Engine, Mailbox};
+use shardcast::commonware::{Config, Engine, Mailbox, Options};
 use std::num::{NonZeroU32, NonZeroUsize};
 use std::time::Duration;
 
@@ -155,20 +155,17 @@ fn engine(
     oracle: &Oracle<Key, Context>,
     workers: usize,
 ) -> (TestEngine, Mailbox<Key, Note>) {
-    Engine::new(
+    Engine::with_options(
         context.with_label(&format!("engine_{index}")),
         Config {
             public_key: key.clone(),
+            mailbox_size: 1024,
             deque_size: DEQUE,
-            peer_bytes: None,
             priority: false,
             codec_config: RangeCfg::from(..),
             peer_provider: oracle.manager(),
-            workers: NonZeroUsize::new(workers).unwrap(),
-            max_message_size: None,
-            max_queued_bytes: shardcast::engine::DEFAULT_MAX_QUEUED_BYTES,
-            peer_metrics: true,
         },
+        Options::default().with_workers(workers),
     )
 }
 
@@ -664,9 +661,9 @@ fn clean_shutdown_leaves_no_task() {
             }
             .start(&context)
             .await;
-            // Per engine: the engine's own task, the reader, one worker, the peer-set
-            // follower, the sender and the stop watcher.
-            assert_eq!(running_tasks(&context, "engine"), 2 * 6);
+            // Per engine: the engine's own task, the reader (which also applies peer-set
+            // updates), one worker, the sender and the stop watcher.
+            assert_eq!(running_tasks(&context, "engine"), 2 * 5);
             let message = note(&format!("seed {seed}"));
             broadcast(&net.peers[0], Recipients::All, &message).await;
             delivered(&net.peers[1], &message).await;
@@ -691,7 +688,7 @@ fn runtime_stop_stops_the_engine() {
         .start(&context)
         .await;
         let pending = net.peers[1].mailbox.subscribe(note("never").digest()).await;
-        assert_eq!(running_tasks(&context, "engine"), 2 * 6);
+        assert_eq!(running_tasks(&context, "engine"), 2 * 5);
         context
             .clone()
             .stop(0, Some(Duration::from_secs(10)))
@@ -840,11 +837,6 @@ fn broadcast_before_start_respects_the_initial_set() {
         let (engine, mailbox) = engine(&context, 0, &keys[0], &oracle, 1);
         let message = note("queued");
         let sent_to = mailbox.broadcast(Recipients::All, message.clone()).await;
-        assert_eq!(
-            mailbox.get(message.digest()).await,
-            None,
-            "not before start"
-        );
         let _handle = engine.start(channels.pop().unwrap());
         assert_eq!(sent_to.await, Ok(vec![]));
         assert_eq!(mailbox.get(message.digest()).await, Some(message));
@@ -978,24 +970,431 @@ fn out_of_range_config_is_an_error_that_names_the_value() {
     run(0, |context| async move {
         let keys = keys(2);
         let (oracle, _channels) = network(&context, &Setup::default(), &keys).await;
-        let config = |max_queued_bytes: usize| Config {
+        let config = || Config {
             public_key: keys[0].clone(),
+            mailbox_size: 1024,
             deque_size: DEQUE,
-            peer_bytes: None,
             priority: false,
             codec_config: RangeCfg::from(..),
             peer_provider: oracle.manager(),
-            workers: NonZeroUsize::MIN,
-            max_message_size: None,
-            max_queued_bytes,
-            peer_metrics: false,
         };
+        let options = |bytes| Options::default().with_max_queued_bytes(bytes);
         let label = context.with_label("engine");
-        let err = Engine::<_, _, Note, _>::try_new(label.clone(), config(0))
+        let err = Engine::<_, _, Note, _>::try_new(label.clone(), config(), options(0))
             .err()
             .expect("0 queued bytes is out of range");
         assert_eq!(err, shardcast::ConfigError::MaxQueuedBytes);
         assert_eq!(err.to_string(), "max_queued_bytes must be at least 1");
-        assert!(Engine::<_, _, Note, _>::try_new(label, config(1)).is_ok());
+        let err = Engine::<_, _, Note, _>::try_new(
+            label.clone(),
+            Config {
+                mailbox_size: 0,
+                ..config()
+            },
+            options(1),
+        )
+        .err()
+        .expect("a mailbox of 0 is out of range");
+        assert_eq!(err, shardcast::ConfigError::Outbox);
+        assert!(Engine::<_, _, Note, _>::try_new(label, config(), options(1)).is_ok());
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// The reference's lifecycle at its edges: what happens when a mailbox drops, before `start`,
+// when an input ends, and to requests that wait for each other.
+// ---------------------------------------------------------------------------------------------
+
+/// An engine of mailbox size `mailbox_size` for `key` on `provider`, not started.
+fn engine_on<D>(
+    context: &Context,
+    label: &str,
+    key: &Key,
+    provider: D,
+    mailbox_size: usize,
+) -> (Engine<Context, Key, Note, D>, Mailbox<Key, Note>)
+where
+    D: shardcast::commonware::p2p::Provider<PublicKey = Key>,
+{
+    Engine::new(
+        context.with_label(label),
+        Config {
+            public_key: key.clone(),
+            mailbox_size,
+            deque_size: DEQUE,
+            priority: false,
+            codec_config: RangeCfg::from(..),
+            peer_provider: provider,
+        },
+    )
+}
+
+/// Whether `future` completes within a second of simulated time (the engines here settle in
+/// a few milliseconds: a second is "never").
+async fn within_a_second<F: std::future::Future>(context: &Context, future: F) -> Option<F::Output> {
+    tokio::select! {
+        biased;
+        output = future => Some(output),
+        () = context.sleep(Duration::from_secs(1)) => None,
+    }
+}
+
+/// Issue #1: a broadcast made just before its node drops its last mailbox is still sent, as
+/// the reference drains its mailbox before its loop ends; then the engine stops: its handle
+/// completes and what it had pending is cancelled.
+#[test]
+fn a_broadcast_is_sent_when_its_node_drops_its_last_mailbox() {
+    for seed in 0..10 {
+        run(seed, |context| async move {
+            let mut net = Setup {
+                peers: 2,
+                ..Setup::default()
+            }
+            .start(&context)
+            .await;
+            let sender = net.peers.remove(0);
+            let pending = sender.mailbox.subscribe(note("never").digest()).await;
+            let message = note("last words");
+            let sent_to = sender
+                .mailbox
+                .broadcast(Recipients::All, message.clone())
+                .await;
+            drop(sender.mailbox);
+            delivered(&net.peers[0], &message).await;
+            assert_eq!(sent_to.await, Ok(vec![net.peers[0].key.clone()]), "seed {seed}");
+            assert!(
+                within_a_second(&context, sender.handle).await.is_some(),
+                "the engine ends once its mailbox is gone and drained"
+            );
+            assert!(pending.await.is_err(), "pending subscriptions are cancelled");
+        });
+    }
+}
+
+/// Issue #1: broadcasts queued before `start` are sent even when the mailbox was dropped
+/// before the engine started.
+#[test]
+fn broadcasts_queued_before_start_survive_their_mailbox() {
+    run(0, |context| async move {
+        let setup = Setup {
+            peers: 2,
+            ..Setup::default()
+        };
+        let keys = keys(2);
+        let (oracle, mut channels) = network(&context, &setup, &keys).await;
+        let (late, late_mailbox) = engine(&context, 0, &keys[0], &oracle, 1);
+        let (early, early_mailbox) = engine(&context, 1, &keys[1], &oracle, 1);
+        let receiver_channel = channels.remove(1);
+        let _receiver = early.start(receiver_channel);
+        let message = note("queued, then orphaned");
+        let sent_to = late_mailbox
+            .broadcast(Recipients::All, message.clone())
+            .await;
+        drop(late_mailbox);
+        let handle = late.start(channels.remove(0));
+        let got = early_mailbox.subscribe(message.digest()).await.await;
+        assert_eq!(got, Ok(message));
+        assert_eq!(sent_to.await, Ok(vec![keys[1].clone()]));
+        assert!(within_a_second(&context, handle).await.is_some());
+    });
+}
+
+/// Issue #2: requests keep their program order across `start`. A `get` or `subscribe` made
+/// after a broadcast sees it, both before `start` (they wait for the engine, as the reference's
+/// queued requests do) and right after it, before the engine's task has run.
+#[test]
+fn program_order_holds_across_start() {
+    for workers in [1, 2] {
+        run(workers as u64, |context| async move {
+            let setup = Setup {
+                peers: 1,
+                ..Setup::default()
+            };
+            let keys = keys(1);
+            let (oracle, mut channels) = network(&context, &setup, &keys).await;
+            let (engine, mailbox) = engine(&context, 0, &keys[0], &oracle, workers);
+            let before = note("before start");
+            let sent_to = mailbox.broadcast(Recipients::All, before.clone()).await;
+            let subscribed = mailbox.subscribe(before.digest()).await;
+            let get = context.with_label("get").spawn({
+                let mailbox = mailbox.clone();
+                let digest = before.digest();
+                move |_| async move { mailbox.get(digest).await }
+            });
+            let _handle = engine.start(channels.pop().unwrap());
+            // Right after `start`, before its task ran.
+            let after = note("right after start");
+            let _ = mailbox.broadcast(Recipients::All, after.clone()).await;
+            assert_eq!(mailbox.get(after.digest()).await, Some(after));
+            assert_eq!(get.await.unwrap(), Some(before.clone()));
+            assert_eq!(subscribed.await, Ok(before));
+            assert_eq!(sent_to.await, Ok(vec![]));
+        });
+    }
+}
+
+/// Issue #3: when the network receiver fails, the engine ends, as the reference's loop does:
+/// its handle completes, pending subscriptions are cancelled, `get` finds nothing.
+#[test]
+fn the_engine_ends_when_its_network_receiver_fails() {
+    run(0, |context| async move {
+        let keys = keys(2);
+        let (oracle, mut channels) = network(&context, &Setup::default(), &keys).await;
+        let (engine, mailbox) = engine(&context, 0, &keys[0], &oracle, 1);
+        let (frames, receiver) = common::scripted::frames();
+        let (sender, _) = channels.remove(0);
+        let handle = engine.start((sender, receiver));
+        let cached = note("cached");
+        let _ = mailbox.broadcast(Recipients::All, cached.clone()).await;
+        let pending = mailbox.subscribe(note("never").digest()).await;
+        assert_eq!(mailbox.get(cached.digest()).await, Some(cached.clone()));
+        drop(frames);
+        assert!(within_a_second(&context, handle).await.is_some());
+        assert!(pending.await.is_err());
+        assert_eq!(mailbox.get(cached.digest()).await, None);
+    });
+}
+
+/// Issue #3: when the peer-set subscription closes, the engine ends.
+#[test]
+fn the_engine_ends_when_its_peer_set_subscription_closes() {
+    run(0, |context| async move {
+        let keys = keys(1);
+        let (_oracle, mut channels) = network(&context, &Setup::default(), &keys).await;
+        let (updates, provider) = common::scripted::updates();
+        updates.push(0, &keys, &[]);
+        let (engine, mailbox) = engine_on(&context, "engine_0", &keys[0], provider, 1024);
+        let handle = engine.start(channels.pop().unwrap());
+        let pending = mailbox.subscribe(note("never").digest()).await;
+        mailbox.wait_for_peer_set(0).await;
+        drop(updates);
+        assert!(within_a_second(&context, handle).await.is_some());
+        assert!(pending.await.is_err());
+    });
+}
+
+/// Issue #3: a provider that hands back a subscription closed from the start ends the engine
+/// at once (it could never cache anything), and nothing waits on it.
+#[test]
+fn a_closed_peer_set_subscription_ends_the_engine_at_once() {
+    run(0, |context| async move {
+        let keys = keys(1);
+        let (_oracle, mut channels) = network(&context, &Setup::default(), &keys).await;
+        let (updates, provider) = common::scripted::updates();
+        drop(updates);
+        let (engine, mailbox) = engine_on(&context, "engine_0", &keys[0], provider, 1024);
+        let pending = mailbox.subscribe(note("never").digest()).await;
+        let handle = engine.start(channels.pop().unwrap());
+        assert!(within_a_second(&context, handle).await.is_some());
+        assert!(pending.await.is_err());
+        assert!(mailbox.subscribe(note("later").digest()).await.await.is_err());
+    });
+}
+
+/// Issue #4: an engine dropped without `start` leaves nothing pending: subscriptions and
+/// broadcasts made on its mailbox are cancelled, `get` returns `None`.
+#[test]
+fn an_engine_dropped_without_start_cancels_its_mailbox() {
+    run(0, |context| async move {
+        let keys = keys(1);
+        let (oracle, _channels) = network(&context, &Setup::default(), &keys).await;
+        let (engine, mailbox) = engine(&context, 0, &keys[0], &oracle, 1);
+        let pending = mailbox.subscribe(note("never").digest()).await;
+        let sent_to = mailbox.broadcast(Recipients::All, note("unsent")).await;
+        drop(engine);
+        assert!(within_a_second(&context, pending).await.unwrap().is_err());
+        assert!(within_a_second(&context, sent_to).await.unwrap().is_err());
+        assert_eq!(mailbox.get(note("unsent").digest()).await, None);
+        assert!(mailbox.subscribe(note("later").digest()).await.await.is_err());
+    });
+}
+
+/// Issue #6: `mailbox_size` bounds the broadcasts waiting to be sent: once that many wait,
+/// `broadcast` waits for room (before inserting), and `stats().outbox` reports the depth.
+#[test]
+fn broadcast_waits_while_the_outbox_is_full() {
+    run(0, |context| async move {
+        let keys = keys(2);
+        let (oracle, _channels) = network(&context, &Setup::default(), &keys).await;
+        let (engine, mailbox) = engine_on(&context, "engine_0", &keys[0], oracle.manager(), 2);
+        let gate = std::sync::Arc::new(tokio::sync::Semaphore::new(0));
+        let sender = common::scripted::GatedSender {
+            gate: gate.clone(),
+            to: vec![keys[1].clone()],
+        };
+        let (_frames, receiver) = common::scripted::frames();
+        let _handle = engine.start((sender, receiver));
+        mailbox.wait_for_peer_set(0).await;
+        // The sender task takes the first and waits in its send; two more fill the outbox.
+        let first = mailbox.broadcast(Recipients::All, note("in flight")).await;
+        context.sleep(INSTANT).await;
+        let mut queued = Vec::new();
+        for text in ["queued 1", "queued 2"] {
+            queued.push(mailbox.broadcast(Recipients::All, note(text)).await);
+        }
+        assert_eq!(mailbox.stats().outbox, 2);
+        let blocked = note("waits for room");
+        let waiting = mailbox.broadcast(Recipients::All, blocked.clone());
+        let mut waiting = std::pin::pin!(waiting);
+        assert!(
+            within_a_second(&context, waiting.as_mut()).await.is_none(),
+            "a full outbox makes broadcast wait"
+        );
+        assert_eq!(mailbox.get(blocked.digest()).await, None, "not inserted yet");
+        gate.add_permits(1);
+        let last = waiting.await;
+        assert_eq!(mailbox.get(blocked.digest()).await, Some(blocked));
+        assert_eq!(first.await, Ok(vec![keys[1].clone()]));
+        gate.add_permits(3);
+        for sent_to in queued {
+            assert_eq!(sent_to.await, Ok(vec![keys[1].clone()]));
+        }
+        assert_eq!(last.await, Ok(vec![keys[1].clone()]));
+        assert_eq!(mailbox.stats().outbox, 0);
+    });
+}
+
+/// Issue #8: a `Clone` that panics while waiters are served leaves none of them pending: the
+/// one being served and the later ones are cancelled (the reference's loop would die with the
+/// panic and cancel everything), and the engine goes on.
+#[test]
+fn a_panicking_clone_while_serving_waiters_leaves_none_pending() {
+    run(0, |context| async move {
+        let keys = keys(2);
+        let setup = Setup {
+            peers: 2,
+            track: false,
+            ..Setup::default()
+        };
+        let (oracle, channels) = network(&context, &setup, &keys).await;
+        // Peer 1 is secondary: its messages serve waiters without being cached, so each waiter
+        // gets a clone.
+        oracle
+            .manager()
+            .track(
+                0,
+                TrackedPeers::new(set(&keys[..1]), set(&keys[1..])),
+            )
+            .await;
+        let peers = start_engines(&context, &oracle, &keys, channels, 1);
+        let touchy = note(&format!("{} (a block)", common::note::PANICS_ON_CLONE));
+        let waiters = [
+            peers[0].mailbox.subscribe(touchy.digest()).await,
+            peers[0].mailbox.subscribe(touchy.digest()).await,
+            peers[0].mailbox.subscribe(touchy.digest()).await,
+        ];
+        context.sleep(INSTANT).await;
+        let _ = peers[1].mailbox.broadcast(Recipients::All, touchy).await;
+        for waiter in waiters {
+            let outcome = within_a_second(&context, waiter).await;
+            assert!(matches!(outcome, Some(Err(_))), "cancelled, not pending");
+        }
+        // The engine goes on.
+        let next = note("after the panic");
+        let _ = peers[1].mailbox.broadcast(Recipients::All, next.clone()).await;
+        let got = peers[0].mailbox.subscribe(next.digest()).await.await;
+        assert_eq!(got, Ok(next));
+    });
+}
+
+/// Issue #8: a peer-set update is applied before the frames the receiver yields after it, as
+/// the reference's loop takes its peer-set subscription first: a new primary's first message
+/// is cached. The update and the frame become ready together; the engine must take the update
+/// first, whichever of its tasks the runtime runs first.
+#[test]
+fn an_update_is_applied_before_the_frames_behind_it() {
+    for workers in [1, 2] {
+        for seed in 0..40 {
+            run(seed, |context| async move {
+                let keys = keys(2);
+                let (_oracle, mut channels) = network(&context, &Setup::default(), &keys).await;
+                let (updates, provider) = common::scripted::updates();
+                updates.push(0, &keys[..1], &[]);
+                let (engine, mailbox) = Engine::with_options(
+                    context.with_label("engine_0"),
+                    Config {
+                        public_key: keys[0].clone(),
+                        mailbox_size: 1024,
+                        deque_size: DEQUE,
+                        priority: false,
+                        codec_config: RangeCfg::from(..),
+                        peer_provider: provider,
+                    },
+                    Options::default().with_workers(workers),
+                );
+                let (frames, receiver) = common::scripted::frames();
+                let (sender, _) = channels.remove(0);
+                let _handle = engine.start((sender, receiver));
+                mailbox.wait_for_peer_set(0).await;
+                let block = note("a new primary's first block");
+                let frame = shardcast::commonware::codec::Encode::encode(&block).to_vec();
+                // Together, without yielding in between: the update, then the frame.
+                updates.push(1, &keys, &[]);
+                frames.send((keys[1].clone(), frame)).unwrap();
+                context.sleep(INSTANT).await;
+                assert_eq!(
+                    mailbox.get(block.digest()).await,
+                    Some(block),
+                    "seed {seed}, {workers} workers"
+                );
+                drop(updates);
+            });
+        }
+    }
+}
+
+/// Issue #8: a `subscribe_prepared` whose responder is already closed counts
+/// `subscribe{Dropped}`, as the reference counts a responder it cannot answer, even when the
+/// digest is cached.
+#[test]
+fn a_subscription_with_a_closed_responder_counts_dropped() {
+    run(0, |context| async move {
+        let net = Setup {
+            peers: 1,
+            ..Setup::default()
+        }
+        .start(&context)
+        .await;
+        let peer = &net.peers[0];
+        let cached = note("cached");
+        broadcast(peer, Recipients::All, &cached).await;
+        for digest in [cached.digest(), note("not cached").digest()] {
+            let (responder, receiver) = shardcast::commonware::utils::channel::oneshot::channel();
+            drop(receiver);
+            peer.mailbox.subscribe_prepared(digest, responder).await;
+        }
+        context.sleep(INSTANT).await;
+        assert_eq!(
+            metric(&context, "engine_0_subscribe_total{status=\"Dropped\"}").as_deref(),
+            Some("2")
+        );
+        assert_eq!(
+            metric(&context, "engine_0_subscribe_total{status=\"Success\"}").as_deref(),
+            Some("0"),
+            "nothing was answered"
+        );
+        assert_eq!(metric(&context, "engine_0_waiters ").as_deref(), Some("0"));
+    });
+}
+
+/// Issue #8: `peer{sequencer}` is registered by default and labelled with the key's `Display`
+/// form, as the reference labels it.
+#[test]
+fn the_peer_metric_is_on_by_default_and_labelled_as_the_reference_labels_it() {
+    run(0, |context| async move {
+        let keys = keys(2);
+        let (oracle, mut channels) = network(&context, &Setup::default(), &keys).await;
+        let (b, b_mailbox) = engine_on(&context, "engine_1", &keys[1], oracle.manager(), 1024);
+        let (a, a_mailbox) = engine_on(&context, "engine_0", &keys[0], oracle.manager(), 1024);
+        let _b = b.start(channels.remove(1));
+        let _a = a.start(channels.remove(0));
+        let message = note("labelled");
+        let _ = b_mailbox.broadcast(Recipients::All, message.clone()).await;
+        assert_eq!(
+            a_mailbox.subscribe(message.digest()).await.await,
+            Ok(message)
+        );
+        let line = format!("engine_0_peer_total{{sequencer=\"{}\"}}", keys[1]);
+        assert_eq!(metric(&context, &line).as_deref(), Some("1"), "{line}");
     });
 }

@@ -9,12 +9,11 @@
 
 use commonware_cryptography::{Signer as _, ed25519};
 use commonware_runtime::{Metrics as _, Runner as _};
-use shardcast::commonware::{Config as CwConfig, Engine, Wire};
+use shardcast::commonware::{Config as CwConfig, Engine, Options, Wire};
 use shardcast::{Blob, BlobConfig, Buffer, Config, Message};
 use shardcast_benches::actor::OneSetProvider;
 use shardcast_benches::{median, ns_per_call as time, payload, side_by_side};
 use std::hint::black_box;
-use std::num::NonZeroUsize;
 use std::sync::Arc;
 
 type Key = ed25519::PublicKey;
@@ -64,20 +63,17 @@ fn main() {
 
         let facade = Arc::new(Buffer::new(Config::new(CACHED)).unwrap());
         facade.update_primary([key.clone()]);
-        let (_engine, mailbox) = Engine::new(
+        let (_engine, mailbox) = Engine::with_options(
             context.with_label("bench"),
             CwConfig {
                 public_key: key.clone(),
+                mailbox_size: 1024,
                 deque_size: CACHED,
-                peer_bytes: None,
                 priority: false,
                 codec_config: BlobConfig::default(),
                 peer_provider: OneSetProvider::new(vec![key.clone()]),
-                workers: NonZeroUsize::MIN,
-                max_message_size: None,
-                max_queued_bytes: shardcast::engine::DEFAULT_MAX_QUEUED_BYTES,
-                peer_metrics: false,
             },
+            Options::default().with_peer_metrics(false),
         );
         let registry = mailbox.buffer().clone();
         registry.update_primary([key.clone()]);

@@ -144,16 +144,13 @@ pub fn run(kind: Kind, opts: &Opts) -> Figures {
                         buffer_context,
                         shardcast::commonware::Config {
                             public_key: key.clone(),
+                            mailbox_size: 1024,
                             deque_size: 10,
-                            peer_bytes: None,
                             priority: false,
                             codec_config: payload,
                             peer_provider: oracle.clone(),
-                            workers: NonZeroUsize::new(2).unwrap(),
-                            max_message_size: None,
-                            max_queued_bytes: shardcast::engine::DEFAULT_MAX_QUEUED_BYTES,
-                            peer_metrics: false,
                         },
+                        shardcast::commonware::Options::default().with_workers(2),
                     );
                     engine.start(buffer_channel);
                     start_marshal(&context, seat, buffer, app.clone(), backfill, payload).await
@@ -169,6 +166,7 @@ pub fn run(kind: Kind, opts: &Opts) -> Figures {
                             codec_config: payload,
                             peer_provider: oracle.clone(),
                         },
+                        shardcast::commonware::Options::default().with_workers(2),
                     );
                     engine.start(buffer_channel);
                     start_marshal(&context, seat, buffer, app.clone(), backfill, payload).await

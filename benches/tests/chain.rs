@@ -144,16 +144,13 @@ fn chain(seed: u64, setup: Setup) -> (Outcome, String) {
                         buffer_context,
                         shardcast::commonware::Config {
                             public_key: key.clone(),
+                            mailbox_size: 1024,
                             deque_size: 10,
-                            peer_bytes: None,
                             priority: false,
                             codec_config: 0,
                             peer_provider: oracle.manager(),
-                            workers: NonZeroUsize::new(2).unwrap(),
-                            max_message_size: None,
-                            max_queued_bytes: shardcast::engine::DEFAULT_MAX_QUEUED_BYTES,
-                            peer_metrics: false,
                         },
+                        shardcast::commonware::Options::default().with_workers(2),
                     );
                     engine.start(channel);
                     let isolated = setup.isolated_resolver;
@@ -174,6 +171,7 @@ fn chain(seed: u64, setup: Setup) -> (Outcome, String) {
                             codec_config: 0,
                             peer_provider: oracle.manager(),
                         },
+                        shardcast::commonware::Options::default().with_workers(2),
                     );
                     engine.start(channel);
                     let isolated = setup.isolated_resolver;

@@ -354,24 +354,27 @@ async fn demo_commonware(
         let (sender, receiver) =
             network.register(0, Quota::per_second(std::num::NonZeroU32::MAX), backlog);
         network.start();
-        let (engine, mailbox) = cw::Engine::new(
+        let mut options = cw::Options::default()
+            .with_workers(args.workers as usize)
+            .with_peer_metrics(false);
+        if let Some(limit) = args.peer_bytes {
+            options = options.with_peer_bytes(limit);
+        }
+        let (engine, mailbox) = cw::Engine::try_new(
             context.with_label(&format!("node{i}_engine")),
             cw::Config {
                 public_key: ids[i].clone(),
+                mailbox_size: 1024,
                 deque_size: args.deque_size,
-                peer_bytes: args.peer_bytes,
                 priority: false,
                 codec_config: BlobConfig {
                     max_payload: args.payload as usize,
                 },
                 peer_provider: oracle,
-                workers: std::num::NonZeroUsize::new(args.workers as usize)
-                    .ok_or("--workers must be at least 1")?,
-                max_message_size: None,
-                max_queued_bytes: shardcast::engine::DEFAULT_MAX_QUEUED_BYTES,
-                peer_metrics: false,
             },
-        );
+            options,
+        )
+        .map_err(|err| err.to_string())?;
         let handle = engine.start((sender, receiver));
         engines.push(CommonwareNode {
             mailbox,

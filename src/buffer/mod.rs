@@ -7,6 +7,7 @@
 //! peers.deques  : ShardedMap<Peer, Arc<Mutex<PeerDeque>>>   PeerDeque = { retired, digests (ordered set) }
 //! peers.primary : SwapCell<PeerSet>              (ArcSwap in production)
 //! peers.update  : Mutex<()>                      serialises peer-set updates
+//! closing       : Mutex<()>                      held by `close` for its whole sweep
 //! ```
 //!
 //! A message is stored once, in its digest's slot; `refs` counts the live deques that hold the
@@ -35,7 +36,10 @@
 //! # Lock order
 //!
 //! `peers` shard -> deque mutex -> `digests` shard -> waiter slot (a leaf). The `update` mutex
-//! comes before all of them, and the primary set is read lock-free (inside any of them).
+//! comes before all of them, and the primary set is read lock-free (inside any of them). The
+//! `closing` mutex is taken by `close` alone, before everything else, and held while it sweeps
+//! and resolves the pending subscriptions (so a second `close` returns only once the first has
+//! finished): a waker run by that sweep must not call `close` itself.
 //!
 //! - Maps are used only through closures (`sync::ShardedMap`), so no shard guard
 //!   outlives a call, crosses an `.await`, or is alive while a deque lock is taken: the deque's
@@ -88,7 +92,7 @@ pub use subscription::Subscription;
 use crate::config::{Config, ConfigError};
 use crate::message::{Message, Peer};
 use crate::metrics::{Counter, Eviction, Metrics};
-use crate::sync::{Arc, ShardedMap, mutation};
+use crate::sync::{Arc, Mutex, ShardedMap, mutation};
 use peers::{ByOrd, PeerSet, Peers};
 use std::fmt::{self, Debug};
 use std::hash::Hash;
@@ -174,6 +178,17 @@ pub struct Buffer<P, M: Message> {
     peer_bytes: Option<usize>,
     /// Per-sender `peer_total` handles, when enabled (kept by [`crate::receive`]).
     pub(crate) peer_counters: Option<ShardedMap<ByOrd<P>, Counter>>,
+    /// Held by [`close`](Self::close) for its whole sweep: a concurrent `close` returns only once
+    /// the first has finished.
+    closing: Mutex<()>,
+    /// Formats a sender's `sequencer` label, once per sender (`Debug` unless the builder chose:
+    /// the commonware adapter labels with `Display`, as the reference does).
+    pub(crate) peer_label: fn(&P) -> String,
+}
+
+/// The default `sequencer` label of a sender: its `Debug` form.
+fn debug_label<P: Peer>(peer: &P) -> String {
+    format!("{peer:?}")
 }
 
 impl<P, M> Buffer<P, M>
@@ -205,6 +220,24 @@ where
             peer_counters: config
                 .peer_metrics()
                 .then(|| ShardedMap::new(config.shards())),
+            closing: Mutex::new(()),
+            peer_label: debug_label::<P>,
+        }
+    }
+
+    /// Labels senders' `peer_total` series with `label` instead of their `Debug` form.
+    #[cfg(feature = "commonware")]
+    pub(crate) fn with_peer_label(mut self, label: fn(&P) -> String) -> Self {
+        self.peer_label = label;
+        self
+    }
+
+    /// Counts a subscription whose receiver was gone before it was made, as the reference
+    /// counts a responder it cannot answer: `subscribe_total{Dropped}` (nothing once closed).
+    #[cfg(feature = "commonware")]
+    pub(crate) fn abandon_subscribe(&self) {
+        if !self.is_closed() {
+            self.store.metrics.subscribe_dropped.increment(1);
         }
     }
 
@@ -412,7 +445,9 @@ where
     /// Closes the buffer: every pending subscription resolves to `Err(`[`Closed`]`)`, every
     /// cached message is freed, and from now on `insert` caches nothing (it still reports
     /// [`Insert::Ineligible`]), `subscribe` resolves to `Err(Closed)` at once, `get` finds
-    /// nothing and `update_primary` is ignored. Idempotent.
+    /// nothing and `update_primary` is ignored. Idempotent: a call made while another runs
+    /// returns once that one has finished, so whenever `close` returns, the buffer is closed
+    /// and swept.
     ///
     /// Dropping the last handle to a buffer closes it too, so no subscription waits on a
     /// buffer that is gone, and none keeps its messages alive.
@@ -421,6 +456,7 @@ where
         if mutation("close_flag_after_sweep") {
             return self.close_flag_after_sweep();
         }
+        let _closing = self.closing.lock();
         if !self.store.mark_closed() {
             return;
         }

@@ -68,27 +68,47 @@ impl<M: Message> Wakeups<M> {
 
     /// Completes every taken waiter with a clone of the message, then drops the message. Call
     /// with no lock held.
+    ///
+    /// A panicking `Clone` ends the wake-up, but no waiter is left behind: the one being served
+    /// and every later one resolve to [`Closed`](super::Closed) as the panic unwinds (their slots
+    /// left the map with this wake-up, so no later insert could serve them).
     pub(crate) fn wake(self, metrics: &Metrics) {
         let Self { slots, message, .. } = self;
         let Some(message) = message else {
             debug_assert!(slots.is_empty(), "waiters taken without a message");
             return;
         };
-        let count = slots.len() as u64;
+        let count = slots.len();
         if count == 0 {
             return;
         }
+        let mut serving = Serving { slots, next: 0 };
         let mut served = 0u64;
-        let mut slots = slots.into_iter();
-        for slot in slots.by_ref().take(count as usize - 1) {
-            served += u64::from(slot.complete(message.clone()));
+        while serving.next + 1 < count {
+            let copy = message.clone();
+            served += u64::from(serving.slots[serving.next].complete(copy));
+            serving.next += 1;
         }
         // The last waiter gets the original: one clone fewer.
-        if let Some(last) = slots.next() {
-            served += u64::from(last.complete(message));
-        }
+        served += u64::from(serving.slots[serving.next].complete(message));
+        serving.next = count;
         metrics.subscribe_success.increment(served);
-        metrics.subscribe_dropped.increment(count - served);
+        metrics.subscribe_dropped.increment(count as u64 - served);
+    }
+}
+
+/// The waiters of a wake-up from `next` on: closed if dropped before they were served (a
+/// panicking `Clone` unwinding through [`Wakeups::wake`]).
+struct Serving<M> {
+    slots: Vec<Arc<WaiterSlot<M>>>,
+    next: usize,
+}
+
+impl<M> Drop for Serving<M> {
+    fn drop(&mut self) {
+        for slot in &self.slots[self.next.min(self.slots.len())..] {
+            slot.close();
+        }
     }
 }
 

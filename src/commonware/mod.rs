@@ -73,7 +73,7 @@ pub use commonware_utils as utils;
 mod forward;
 
 use crate::config::ConfigError;
-use crate::engine::{self, EngineConfig, Outbox, Outgoing};
+use crate::engine::{self, DEFAULT_MAX_QUEUED_BYTES, EngineConfig};
 use crate::message::{Codec, DecodeError, Message};
 use crate::metrics::Metrics;
 use crate::net::{
@@ -87,52 +87,244 @@ use commonware_cryptography::{Digestible, PublicKey};
 use commonware_p2p::{PeerSetSubscription, Provider};
 use commonware_runtime::{Clock, Handle, IoBuf, Metrics as RuntimeMetrics, Spawner};
 use forward::forward;
-use std::num::NonZeroUsize;
-use std::sync::{Arc, OnceLock, Weak};
-use tokio::sync::oneshot;
+use std::collections::VecDeque;
+use std::pin::pin;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
+use tokio::sync::{Notify, oneshot};
 
-/// What `buffered::Config` holds, minus the mailbox size, plus shardcast's own settings.
+/// `buffered::Config` of 2026.4.0, field for field: the reference's struct literal compiles
+/// unchanged. shardcast's own settings are in [`Options`].
 #[derive(Clone, Debug)]
 pub struct Config<P, MCfg, D> {
     /// Our own identity: local broadcasts are cached under it.
     pub public_key: P,
+    /// Most requests waiting for the engine: broadcasts waiting to be sent once it runs, and
+    /// every request made before it runs (at least 1). When that many wait, `broadcast` (and,
+    /// before the engine runs, every call) waits for room, as on the reference's mailbox.
+    pub mailbox_size: usize,
     /// Digests cached per primary peer.
     pub deque_size: usize,
-    /// Bytes cached per primary peer ([`Config::with_peer_bytes`](crate::Config::with_peer_bytes),
-    /// messages measured by their encoded size), on top of `deque_size`; `None`: count only.
-    pub peer_bytes: Option<usize>,
     /// Passed unchanged as the `priority` flag of every send.
     pub priority: bool,
     /// Bounds for decoding inbound messages (`M::Cfg`).
     pub codec_config: MCfg,
     /// Source of peer-set updates: only the latest set's primary peers may cache.
     pub peer_provider: D,
-    /// Receive workers decoding and inserting in parallel (the reference has one loop). An
-    /// execution replays the same on the deterministic runtime only for the same count.
-    pub workers: NonZeroUsize,
-    /// Frames longer than this are rejected before decoding; `None`: only the network's own
-    /// `max_message_size` bounds them.
-    pub max_message_size: Option<usize>,
-    /// Most bytes of received frames waiting for the workers, at least 1 ([`Engine::try_new`]
-    /// returns [`ConfigError::MaxQueuedBytes`] for 0, and [`Engine::new`] panics with it); when
-    /// reached, the engine stops reading from the network until they catch up
-    /// ([`engine::DEFAULT_MAX_QUEUED_BYTES`], 64 MiB, is a sensible value).
-    pub max_queued_bytes: usize,
-    /// Registers the per-sender counter `peer{sequencer}` (one series per sender that ever
-    /// sent a frame that decoded: unbounded cardinality, so off unless asked for).
-    pub peer_metrics: bool,
 }
 
-/// Whether a mailbox's broadcasts go to a running engine yet.
+/// shardcast's settings beyond the reference's [`Config`], for [`Engine::with_options`]. The
+/// defaults behave like the reference: one receive worker, no byte budget, no frame limit of
+/// the engine's own, the `peer` metric registered.
+///
+/// ```
+/// use shardcast::commonware::Options;
+///
+/// let options = Options::default()
+///     .with_workers(2)
+///     .with_peer_bytes(64 << 20)
+///     .with_max_message_size(8 << 20);
+/// assert_eq!(options.workers(), 2);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Options {
+    workers: usize,
+    peer_bytes: Option<usize>,
+    max_message_size: Option<usize>,
+    max_queued_bytes: usize,
+    peer_metrics: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            workers: 1,
+            peer_bytes: None,
+            max_message_size: None,
+            max_queued_bytes: DEFAULT_MAX_QUEUED_BYTES,
+            peer_metrics: true,
+        }
+    }
+}
+
+impl Options {
+    /// Receive workers decoding and inserting in parallel (default 1, as the reference's one
+    /// loop; at least 1). An execution replays the same on the deterministic runtime only for
+    /// the same count.
+    pub fn with_workers(mut self, workers: usize) -> Self {
+        self.workers = workers;
+        self
+    }
+
+    /// Bytes cached per primary peer, on top of `deque_size`, messages measured by their
+    /// encoded size (see [`Config::with_peer_bytes`](crate::Config::with_peer_bytes)); default
+    /// none: count only.
+    pub fn with_peer_bytes(mut self, bytes: usize) -> Self {
+        self.peer_bytes = Some(bytes);
+        self
+    }
+
+    /// Frames longer than this are rejected before decoding; default none: only the
+    /// network's own `max_message_size` bounds them.
+    pub fn with_max_message_size(mut self, bytes: usize) -> Self {
+        self.max_message_size = Some(bytes);
+        self
+    }
+
+    /// Most bytes of received frames waiting for the workers (default
+    /// [`DEFAULT_MAX_QUEUED_BYTES`], 64 MiB; at least 1): when reached, the engine stops
+    /// reading from the network until they catch up.
+    pub fn with_max_queued_bytes(mut self, bytes: usize) -> Self {
+        self.max_queued_bytes = bytes;
+        self
+    }
+
+    /// Whether the per-sender counter `peer{sequencer}` is registered (default `true`, as the
+    /// reference; one series per sender that ever sent a frame that decoded). A sender's label
+    /// is formatted once, when its series is created.
+    pub fn with_peer_metrics(mut self, enabled: bool) -> Self {
+        self.peer_metrics = enabled;
+        self
+    }
+
+    /// Receive workers.
+    pub fn workers(&self) -> usize {
+        self.workers
+    }
+
+    /// The per-peer byte budget, if any.
+    pub fn peer_bytes(&self) -> Option<usize> {
+        self.peer_bytes
+    }
+
+    /// The engine's own frame limit, if any.
+    pub fn max_message_size(&self) -> Option<usize> {
+        self.max_message_size
+    }
+
+    /// Most bytes of frames waiting for the workers.
+    pub fn max_queued_bytes(&self) -> usize {
+        self.max_queued_bytes
+    }
+
+    /// Whether `peer{sequencer}` is registered.
+    pub fn peer_metrics(&self) -> bool {
+        self.peer_metrics
+    }
+}
+
+/// A request made before the engine ran, kept in order for it, as the reference's mailbox
+/// keeps requests for its loop.
+enum Early<P, M: Digestible> {
+    Broadcast {
+        recipients: Recipients<P>,
+        message: M,
+        sent_to: oneshot::Sender<Vec<P>>,
+    },
+    Subscribe {
+        digest: M::Digest,
+        responder: oneshot::Sender<M>,
+    },
+    Get {
+        digest: M::Digest,
+        responder: oneshot::Sender<Option<M>>,
+    },
+}
+
+/// Where requests go before the engine runs.
+enum GateState<P, M: Digestible> {
+    /// Not running yet: requests wait here, in order (at most `mailbox_size`).
+    Queued(VecDeque<Early<P, M>>),
+    /// Running, and everything queued before was handled: requests go to the engine directly.
+    Open,
+    /// The engine will never run (dropped, or aborted, before it did): requests are dropped,
+    /// which their callers read as the channel's error (`Canceled`) or `None`.
+    Shut,
+}
+
+/// The queue of requests made before the engine runs, shared by the engine and its mailboxes.
+///
+/// Program order holds across `start`: a request joins the queue unless the queue is
+/// [`Open`](GateState::Open), and it opens only once it is empty, under its lock, after the
+/// engine took everything in it. So a request made after another one by the same task is
+/// handled after it, as on the reference's one loop.
+struct Gate<P, M: Digestible> {
+    state: Mutex<GateState<P, M>>,
+    /// Notified when the queue is emptied, opened or shut: a request waiting for room retries.
+    room: Notify,
+    capacity: usize,
+}
+
+impl<P, M: Digestible> Gate<P, M> {
+    /// Queues `early` unless the gate is open, waiting for room while the queue is full; gives
+    /// it back when the gate is open (the caller runs it directly), drops it when shut.
+    async fn enqueue(&self, early: Early<P, M>) -> Option<Early<P, M>> {
+        let mut early = Some(early);
+        loop {
+            let mut room = pin!(self.room.notified());
+            room.as_mut().enable();
+            {
+                let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+                match &mut *state {
+                    GateState::Open => return early,
+                    GateState::Shut => return None,
+                    GateState::Queued(queue) if queue.len() < self.capacity => {
+                        queue.extend(early.take());
+                        return None;
+                    }
+                    GateState::Queued(_) => {}
+                }
+            }
+            room.await;
+        }
+    }
+
+    /// Shuts a gate that never opened: what waits in it is dropped (outside the lock).
+    fn shut(&self) {
+        let dropped = {
+            let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+            match &mut *state {
+                GateState::Queued(queue) => {
+                    let queue = std::mem::take(queue);
+                    *state = GateState::Shut;
+                    queue
+                }
+                GateState::Open | GateState::Shut => VecDeque::new(),
+            }
+        };
+        self.room.notify_waiters();
+        drop(dropped);
+    }
+}
+
+/// What the mailboxes share: the gate, and the running engine once it opened. Only mailboxes
+/// hold it: when the last one is dropped, the engine sends what it was asked to and stops, as
+/// the reference's loop ends once its mailbox is closed and drained.
 struct Shared<P, M: Digestible + Encode + Read>
 where
     M::Cfg: Clone + Send + Sync + 'static,
 {
-    /// Set once the engine started. Mailboxes hold it: when the last one is dropped, the engine
-    /// stops, as the reference's loop ends when its mailbox closes.
     running: OnceLock<engine::Engine<P, Wire<M>>>,
-    /// Queue of broadcasts made before the engine started.
-    outbox: Outbox<P, Wire<M>>,
+    gate: Arc<Gate<P, M>>,
+}
+
+/// Shuts the gate and closes the buffer when dropped: when the engine never ran (dropped
+/// without [`Engine::start`], or its task aborted before it ran) and when its task ends.
+struct Closer<P: PublicKey, M: Digestible + Encode + Read>
+where
+    M::Cfg: Clone + Send + Sync + 'static,
+{
+    gate: Arc<Gate<P, M>>,
+    buffer: Arc<Buffer<P, Wire<M>>>,
+}
+
+impl<P: PublicKey, M: Digestible + Encode + Read> Drop for Closer<P, M>
+where
+    M::Cfg: Clone + Send + Sync + 'static,
+{
+    fn drop(&mut self) {
+        self.gate.shut();
+        self.buffer.close();
+    }
 }
 
 /// The engine: built with [`Engine::new`], run with [`Engine::start`].
@@ -148,7 +340,7 @@ where
     config: EngineConfig<M::Cfg>,
     buffer: Arc<Buffer<P, Wire<M>>>,
     shared: Weak<Shared<P, M>>,
-    queued: flume::Receiver<Outgoing<P, Wire<M>>>,
+    closer: Closer<P, M>,
 }
 
 impl<E, P, M, D> Engine<E, P, M, D>
@@ -159,44 +351,68 @@ where
     M::Cfg: Clone + Send + Sync + 'static,
     D: Provider<PublicKey = P>,
 {
-    /// Builds the engine and its mailbox, and registers the metrics in `context`'s registry
-    /// under its label (give two engines in one runtime two labels).
+    /// Builds the engine and its mailbox with the default [`Options`], and registers the
+    /// metrics in `context`'s registry under its label (give two engines in one runtime two
+    /// labels).
     ///
     /// # Panics
     ///
     /// When a value of `config` is out of range, with the message of the [`ConfigError`]
-    /// ([`try_new`](Self::try_new) returns it instead).
+    /// ([`try_new`](Self::try_new) returns it instead). The reference panics on a zero
+    /// `mailbox_size` too.
     pub fn new(context: E, config: Config<P, M::Cfg, D>) -> (Self, Mailbox<P, M>) {
-        match Self::try_new(context, config) {
+        Self::with_options(context, config, Options::default())
+    }
+
+    /// [`new`](Self::new) with shardcast's own settings.
+    ///
+    /// # Panics
+    ///
+    /// As [`new`](Self::new), also for a value of `options` out of range.
+    pub fn with_options(
+        context: E,
+        config: Config<P, M::Cfg, D>,
+        options: Options,
+    ) -> (Self, Mailbox<P, M>) {
+        match Self::try_new(context, config, options) {
             Ok(built) => built,
-            Err(err) => panic!("invalid shardcast::commonware::Config: {err}"),
+            Err(err) => panic!("invalid shardcast::commonware configuration: {err}"),
         }
     }
 
-    /// [`new`](Self::new), returning an out-of-range value of `config` as an error. Nothing
-    /// is registered in `context` when it fails.
+    /// [`with_options`](Self::with_options), returning an out-of-range value as an error.
+    /// Nothing is registered in `context` when it fails.
     pub fn try_new(
         context: E,
         config: Config<P, M::Cfg, D>,
+        options: Options,
     ) -> Result<(Self, Mailbox<P, M>), ConfigError> {
         let mut buffer_config =
-            BufferConfig::new(config.deque_size).with_peer_metrics(config.peer_metrics);
-        if let Some(limit) = config.peer_bytes {
+            BufferConfig::new(config.deque_size).with_peer_metrics(options.peer_metrics);
+        if let Some(limit) = options.peer_bytes {
             buffer_config = buffer_config.with_peer_bytes(limit);
         }
         buffer_config.validate()?;
         let engine_config = EngineConfig::new(config.codec_config)
             .with_priority(config.priority)
-            .with_workers(config.workers.get())
-            .with_max_frame_size(config.max_message_size.unwrap_or(usize::MAX))
-            .with_max_queued_bytes(config.max_queued_bytes);
+            .with_workers(options.workers)
+            .with_max_frame_size(options.max_message_size.unwrap_or(usize::MAX))
+            .with_max_queued_bytes(options.max_queued_bytes)
+            .with_outbox(config.mailbox_size);
         engine_config.validate()?;
-        let metrics = Metrics::registry(&context, config.peer_metrics);
-        let buffer = Arc::new(Buffer::with_metrics(buffer_config, metrics));
-        let (outbox, queued) = flume::unbounded();
+        let metrics = Metrics::registry(&context, options.peer_metrics);
+        // Labelled as the reference labels them: the key's `Display` (hex).
+        let buffer = Arc::new(
+            Buffer::with_metrics(buffer_config, metrics).with_peer_label(|peer: &P| peer.to_string()),
+        );
+        let gate = Arc::new(Gate {
+            state: Mutex::new(GateState::Queued(VecDeque::new())),
+            room: Notify::new(),
+            capacity: config.mailbox_size,
+        });
         let shared = Arc::new(Shared {
             running: OnceLock::new(),
-            outbox,
+            gate: gate.clone(),
         });
         let engine = Self {
             context,
@@ -205,7 +421,10 @@ where
             config: engine_config,
             buffer: buffer.clone(),
             shared: Arc::downgrade(&shared),
-            queued,
+            closer: Closer {
+                gate,
+                buffer: buffer.clone(),
+            },
         };
         Ok((engine, Mailbox { buffer, shared }))
     }
@@ -214,9 +433,15 @@ where
     ///
     /// Every task is spawned from the context given to [`new`](Self::new), so the runtime
     /// supervises them: aborting the handle, or ending the task that owns the context, aborts
-    /// them all. The engine also stops when the runtime stops (`context.stopped()`) and when
-    /// every mailbox is dropped. When it stops, the buffer closes: pending and later
-    /// subscriptions resolve to the channel's error, and `get` returns `None`.
+    /// them all. Once it has subscribed to the peer provider (and applied the set the provider
+    /// had ready), the engine handles every request made before, in order, then serves the
+    /// mailboxes directly.
+    ///
+    /// The engine stops, and the handle completes, as the reference's loop ends: when the
+    /// runtime stops (`context.stopped()`), when the network receiver fails, when the peer-set
+    /// subscription closes, and when every mailbox is dropped (after sending every broadcast
+    /// asked for). When it stops, the buffer closes: pending and later subscriptions resolve
+    /// to the channel's error (`Canceled`), `get` returns `None`.
     pub fn start<S, R>(self, (sender, receiver): (S, R)) -> Handle<()>
     where
         S: commonware_p2p::Sender<PublicKey = P>,
@@ -229,46 +454,100 @@ where
             config,
             buffer,
             shared,
-            queued,
+            closer,
         } = self;
-        // Closes the buffer however this task ends: stopped, aborted before the engine started
-        // (while subscribing to the peer provider), or never run at all (spawned on an aborted
-        // tree). Once the engine runs, its own stop watcher closes it too (idempotent).
-        let closer = CloseOnDrop(buffer.clone());
         context.spawn(move |context| async move {
-            let _closer = closer;
+            // However this task ends (stopped, aborted while subscribing to the provider, or
+            // never run at all because it was spawned on an aborted tree), the gate shuts and
+            // the buffer closes: nothing waits forever.
+            let closer = closer;
             let peer_sets = P2pPeerSets::subscribe(&mut peer_provider).await;
-            let Some(shared) = shared.upgrade() else {
-                return; // every mailbox is gone: nobody can use the engine
-            };
-            let engine = engine::Engine::start_with_outbox(
+            let engine = engine::Engine::start_on(
                 &Commonware(context),
                 buffer,
                 public_key,
-                (P2pSender::new(sender), P2pReceiver::new(receiver)),
+                P2pSender::new(sender),
+                P2pReceiver::new(receiver),
                 peer_sets,
                 config,
-                (shared.outbox.clone(), queued),
             )
             .expect("the configuration was validated by try_new");
+            // Held while the early requests run; `None` when every mailbox is gone already:
+            // the engine then handles what they asked for and stops.
+            let shared = shared.upgrade();
+            loop {
+                let batch = {
+                    let mut state = closer
+                        .gate
+                        .state
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner);
+                    match &mut *state {
+                        GateState::Queued(queue) if !queue.is_empty() => std::mem::take(queue),
+                        GateState::Queued(_) => {
+                            if let Some(shared) = &shared {
+                                let _ = shared.running.set(engine.clone());
+                            }
+                            *state = GateState::Open;
+                            break;
+                        }
+                        GateState::Open | GateState::Shut => break,
+                    }
+                };
+                closer.gate.room.notify_waiters();
+                for early in batch {
+                    run_early(&engine, early).await;
+                }
+            }
+            closer.gate.room.notify_waiters();
             let stopped = engine.stopped();
-            let _ = shared.running.set(engine);
-            drop(shared);
+            drop((shared, engine));
             stopped.await;
         })
     }
 }
 
-/// Closes a buffer when dropped.
-struct CloseOnDrop<P: PublicKey, M: Message>(Arc<Buffer<P, M>>);
-
-impl<P: PublicKey, M: Message> Drop for CloseOnDrop<P, M> {
-    fn drop(&mut self) {
-        self.0.close();
+/// Runs a request made before the engine ran.
+async fn run_early<P, M>(engine: &engine::Engine<P, Wire<M>>, early: Early<P, M>)
+where
+    P: PublicKey,
+    M: Digestible + Encode + Read + Clone + Send + Sync + 'static,
+    M::Cfg: Clone + Send + Sync + 'static,
+{
+    match early {
+        Early::Broadcast {
+            recipients,
+            message,
+            sent_to,
+        } => {
+            engine
+                .broadcast_to(recipients, Wire(message), sent_to)
+                .await
+        }
+        Early::Subscribe { digest, responder } => subscribe(engine.buffer(), digest, responder),
+        Early::Get { digest, responder } => {
+            let _ = responder.send(engine.buffer().get(&digest).map(Wire::into_inner));
+        }
     }
 }
 
-/// The handle applications use, as `buffered::Mailbox`: cheap to clone, every method direct.
+/// Serves `responder` from the buffer: at once when cached, else on the first insert.
+fn subscribe<P, M>(buffer: &Buffer<P, Wire<M>>, digest: M::Digest, responder: oneshot::Sender<M>)
+where
+    P: PublicKey,
+    M: Digestible + Encode + Read + Clone + Send + Sync + 'static,
+    M::Cfg: Clone + Send + Sync + 'static,
+{
+    if responder.is_closed() {
+        // Nobody to answer: the reference counts it `Dropped` whether it was cached or not.
+        buffer.abandon_subscribe();
+        return;
+    }
+    forward(buffer.subscribe(digest), responder, Wire::into_inner);
+}
+
+/// The handle applications use, as `buffered::Mailbox`: cheap to clone, and, once the engine
+/// runs, every call direct (no request queue, no round trip to a task).
 pub struct Mailbox<P, M: Digestible + Encode + Read>
 where
     M::Cfg: Clone + Send + Sync + 'static,
@@ -295,36 +574,50 @@ where
     M: Digestible + Encode + Read + Clone + Send + Sync + 'static,
     M::Cfg: Clone + Send + Sync + 'static,
 {
+    /// The running engine, once every request made before it ran was handled.
+    fn engine(&self) -> Option<&engine::Engine<P, Wire<M>>> {
+        self.shared.running.get()
+    }
+
+    /// Queues `early` for the engine if it does not run yet; gives it back to run directly.
+    async fn early(&self, early: Early<P, M>) -> Option<Early<P, M>> {
+        if self.engine().is_some() {
+            return Some(early);
+        }
+        self.shared.gate.enqueue(early).await
+    }
+
     /// Inserts `message` under our own key (serving its subscribers, caching it if we are
     /// primary), then has the engine send it to `recipients`. The receiver yields `sent_to`,
-    /// the peers the network accepted it for (empty if the send failed).
+    /// the peers the network accepted it for (empty if the send failed). The same as
+    /// [`Broadcaster::broadcast`](commonware_broadcast::Broadcaster::broadcast).
     ///
-    /// Once the engine runs, the insert has happened when this returns, and the send never
-    /// blocks the caller and completes even if the caller drops the receiver. Before
-    /// [`Engine::start`], the broadcast is queued and inserted by the engine's sender task when
-    /// it reaches it (after the initial peer set, when the provider had one ready; see the
-    /// module docs). After the engine stopped, nothing is inserted and the receiver yields the
-    /// channel's error.
+    /// Once the engine runs, the insert has happened when this returns, and the send
+    /// completes even if the caller drops the receiver; when `mailbox_size` broadcasts already
+    /// wait to be sent, this waits for room first. Before it runs, the broadcast waits in the
+    /// mailbox's queue and is inserted and sent when the engine reaches it, before anything
+    /// asked after it. After the engine stopped, nothing is inserted and the receiver yields
+    /// the channel's error.
     pub async fn broadcast(
         &self,
         recipients: commonware_p2p::Recipients<P>,
         message: M,
     ) -> oneshot::Receiver<Vec<P>> {
-        let recipients = from_p2p(recipients);
-        if let Some(engine) = self.shared.running.get() {
-            return engine
-                .broadcast(recipients, Wire(message))
-                .await
-                .into_receiver();
-        }
         let (sent_to, receiver) = oneshot::channel();
-        let message = Wire(message);
-        let _ = self.shared.outbox.send(Outgoing {
-            recipients,
-            frame: message.to_bytes(),
+        let early = Early::Broadcast {
+            recipients: from_p2p(recipients),
+            message,
             sent_to,
-            deferred: Some(message),
-        });
+        };
+        if let Some(Early::Broadcast {
+            recipients,
+            message,
+            sent_to,
+        }) = self.early(early).await
+            && let Some(engine) = self.engine()
+        {
+            engine.broadcast_to(recipients, Wire(message), sent_to).await;
+        }
         receiver
     }
 
@@ -337,29 +630,38 @@ where
         receiver
     }
 
-    /// [`subscribe`](Self::subscribe) with a responder made by the caller.
+    /// [`subscribe`](Self::subscribe) with a responder made by the caller. A responder whose
+    /// receiver is already gone is counted `subscribe{Dropped}` and not registered.
     pub async fn subscribe_prepared(&self, digest: M::Digest, responder: oneshot::Sender<M>) {
-        forward(self.buffer.subscribe(digest), responder, Wire::into_inner);
+        if let Some(Early::Subscribe { digest, responder }) =
+            self.early(Early::Subscribe { digest, responder }).await
+        {
+            subscribe(&self.buffer, digest, responder);
+        }
     }
 
-    /// The cached message with this digest, if any (`None` once the engine stopped).
+    /// The cached message with this digest, if any (`None` once the engine stopped). Before
+    /// the engine runs, it waits for it, and answers after every request made before.
     pub async fn get(&self, digest: M::Digest) -> Option<M> {
-        self.buffer.get(&digest).map(Wire::into_inner)
+        let (responder, answer) = oneshot::channel();
+        match self.early(Early::Get { digest, responder }).await {
+            Some(Early::Get { digest, .. }) => self.buffer.get(&digest).map(Wire::into_inner),
+            _ => answer.await.unwrap_or_default(),
+        }
     }
 
     /// Waits until a peer-set update with an index of at least `index` has been applied.
     /// Returns at once if the engine has not started or has stopped.
     pub async fn wait_for_peer_set(&self, index: u64) {
-        if let Some(engine) = self.shared.running.get() {
+        if let Some(engine) = self.engine() {
             engine.wait_for_peer_set(index).await;
         }
     }
 
-    /// What the receive path has done so far (all zero before the engine started).
+    /// What the receive path has done so far and how many broadcasts wait to be sent (all
+    /// zero before the engine runs).
     pub fn stats(&self) -> engine::EngineStats {
-        self.shared
-            .running
-            .get()
+        self.engine()
             .map(engine::Engine::stats)
             .unwrap_or_default()
     }
@@ -368,6 +670,26 @@ where
     /// as a future, `contains`, `peer_digests`, `stats`.
     pub fn buffer(&self) -> &Arc<Buffer<P, Wire<M>>> {
         &self.buffer
+    }
+}
+
+impl<P, M> commonware_broadcast::Broadcaster for Mailbox<P, M>
+where
+    P: PublicKey,
+    M: Digestible + commonware_codec::Codec + Clone + Send + Sync + 'static,
+    M::Cfg: Clone + Send + Sync + 'static,
+{
+    type Recipients = commonware_p2p::Recipients<P>;
+    type Message = M;
+    type Response = Vec<P>;
+
+    /// [`Mailbox::broadcast`].
+    async fn broadcast(
+        &self,
+        recipients: Self::Recipients,
+        message: Self::Message,
+    ) -> oneshot::Receiver<Self::Response> {
+        Mailbox::broadcast(self, recipients, message).await
     }
 }
 

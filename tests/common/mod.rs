@@ -4,6 +4,8 @@
 pub mod model;
 #[cfg(feature = "commonware")]
 pub mod note;
+#[cfg(feature = "commonware")]
+pub mod scripted;
 
 use shardcast::{Buffer, Config, Message, Subscription};
 use std::future::Future;

@@ -9,8 +9,23 @@ use shardcast::commonware::codec::{
 use shardcast::commonware::cryptography::{Digestible, Hasher, Sha256, sha256};
 
 /// A message: its digest is the SHA-256 of its bytes.
-#[derive(Clone, Debug, PartialEq, Eq)]
+///
+/// Cloning a note whose text starts with [`PANICS_ON_CLONE`] panics, so that tests can reach a
+/// panic in user code on the engine's side; encoding and decoding it never clone it.
+#[derive(Debug, PartialEq, Eq)]
 pub struct Note(pub Vec<u8>);
+
+/// The prefix of a note whose `Clone` panics.
+pub const PANICS_ON_CLONE: &str = "panics on clone";
+
+impl Clone for Note {
+    fn clone(&self) -> Self {
+        if self.0.starts_with(PANICS_ON_CLONE.as_bytes()) {
+            panic!("cloned a note that panics on clone");
+        }
+        Self(self.0.clone())
+    }
+}
 
 impl Note {
     /// A note holding `text`.
