@@ -468,9 +468,9 @@ async fn clean_shutdown_leaves_no_task() {
         }
         .start();
         let runtime = tokio::runtime::Handle::current().metrics();
-        // Per node: the reader, the workers, the peer-set follower, the sender and the stop
-        // watcher; plus one sim delivery task.
-        let per_node = 2 + 4;
+        // Per node: the reader (which also applies peer-set updates), the workers, the sender
+        // and the stop watcher; plus one sim delivery task.
+        let per_node = 2 + 3;
         for node in &c.nodes {
             assert_eq!(node.engine.running_tasks(), per_node);
         }
