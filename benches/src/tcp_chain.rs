@@ -21,7 +21,7 @@ use commonware_p2p::{Address, AddressableManager as _};
 use commonware_runtime::{Clock, Metrics as _, Quota, Runner as _, tokio as cw};
 use commonware_utils::ordered::Map;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
-use std::num::{NonZeroU32, NonZeroUsize};
+use std::num::NonZeroU32;
 use std::time::{Duration, Instant};
 
 const RESOLVER_CHANNEL: u64 = 1;
@@ -166,7 +166,6 @@ pub fn run(kind: Kind, opts: &Opts) -> Figures {
                             codec_config: payload,
                             peer_provider: oracle.clone(),
                         },
-                        shardcast::commonware::Options::default().with_workers(2),
                     );
                     engine.start(buffer_channel);
                     start_marshal(&context, seat, buffer, app.clone(), backfill, payload).await

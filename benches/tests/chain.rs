@@ -171,7 +171,6 @@ fn chain(seed: u64, setup: Setup) -> (Outcome, String) {
                             codec_config: 0,
                             peer_provider: oracle.manager(),
                         },
-                        shardcast::commonware::Options::default().with_workers(2),
                     );
                     engine.start(channel);
                     let isolated = setup.isolated_resolver;
