@@ -1031,7 +1031,10 @@ where
 
 /// Whether `future` completes within a second of simulated time (the engines here settle in
 /// a few milliseconds: a second is "never").
-async fn within_a_second<F: std::future::Future>(context: &Context, future: F) -> Option<F::Output> {
+async fn within_a_second<F: std::future::Future>(
+    context: &Context,
+    future: F,
+) -> Option<F::Output> {
     tokio::select! {
         biased;
         output = future => Some(output),
@@ -1061,12 +1064,19 @@ fn a_broadcast_is_sent_when_its_node_drops_its_last_mailbox() {
                 .await;
             drop(sender.mailbox);
             delivered(&net.peers[0], &message).await;
-            assert_eq!(sent_to.await, Ok(vec![net.peers[0].key.clone()]), "seed {seed}");
+            assert_eq!(
+                sent_to.await,
+                Ok(vec![net.peers[0].key.clone()]),
+                "seed {seed}"
+            );
             assert!(
                 within_a_second(&context, sender.handle).await.is_some(),
                 "the engine ends once its mailbox is gone and drained"
             );
-            assert!(pending.await.is_err(), "pending subscriptions are cancelled");
+            assert!(
+                pending.await.is_err(),
+                "pending subscriptions are cancelled"
+            );
         });
     }
 }
@@ -1187,7 +1197,13 @@ fn a_closed_peer_set_subscription_ends_the_engine_at_once() {
         let handle = engine.start(channels.pop().unwrap());
         assert!(within_a_second(&context, handle).await.is_some());
         assert!(pending.await.is_err());
-        assert!(mailbox.subscribe(note("later").digest()).await.await.is_err());
+        assert!(
+            mailbox
+                .subscribe(note("later").digest())
+                .await
+                .await
+                .is_err()
+        );
     });
 }
 
@@ -1205,7 +1221,13 @@ fn an_engine_dropped_without_start_cancels_its_mailbox() {
         assert!(within_a_second(&context, pending).await.unwrap().is_err());
         assert!(within_a_second(&context, sent_to).await.unwrap().is_err());
         assert_eq!(mailbox.get(note("unsent").digest()).await, None);
-        assert!(mailbox.subscribe(note("later").digest()).await.await.is_err());
+        assert!(
+            mailbox
+                .subscribe(note("later").digest())
+                .await
+                .await
+                .is_err()
+        );
     });
 }
 
@@ -1240,7 +1262,11 @@ fn broadcast_waits_while_the_outbox_is_full() {
             within_a_second(&context, waiting.as_mut()).await.is_none(),
             "a full outbox makes broadcast wait"
         );
-        assert_eq!(mailbox.get(blocked.digest()).await, None, "not inserted yet");
+        assert_eq!(
+            mailbox.get(blocked.digest()).await,
+            None,
+            "not inserted yet"
+        );
         gate.add_permits(1);
         let last = waiting.await;
         assert_eq!(mailbox.get(blocked.digest()).await, Some(blocked));
@@ -1271,10 +1297,7 @@ fn a_panicking_clone_while_serving_waiters_leaves_none_pending() {
         // gets a clone.
         oracle
             .manager()
-            .track(
-                0,
-                TrackedPeers::new(set(&keys[..1]), set(&keys[1..])),
-            )
+            .track(0, TrackedPeers::new(set(&keys[..1]), set(&keys[1..])))
             .await;
         let peers = start_engines(&context, &oracle, &keys, channels, 1);
         let touchy = note(&format!("{} (a block)", common::note::PANICS_ON_CLONE));
@@ -1291,7 +1314,10 @@ fn a_panicking_clone_while_serving_waiters_leaves_none_pending() {
         }
         // The engine goes on.
         let next = note("after the panic");
-        let _ = peers[1].mailbox.broadcast(Recipients::All, next.clone()).await;
+        let _ = peers[1]
+            .mailbox
+            .broadcast(Recipients::All, next.clone())
+            .await;
         let got = peers[0].mailbox.subscribe(next.digest()).await.await;
         assert_eq!(got, Ok(next));
     });
@@ -1396,5 +1422,30 @@ fn the_peer_metric_is_on_by_default_and_labelled_as_the_reference_labels_it() {
         );
         let line = format!("engine_0_peer_total{{sequencer=\"{}\"}}", keys[1]);
         assert_eq!(metric(&context, &line).as_deref(), Some("1"), "{line}");
+    });
+}
+
+/// Found by the differential test: once the engine stopped, a `get` counts nothing, as the
+/// reference's mailbox no longer reaches a loop that could count it.
+#[test]
+fn a_get_after_the_engine_stopped_counts_nothing() {
+    run(0, |context| async move {
+        let net = Setup {
+            peers: 1,
+            ..Setup::default()
+        }
+        .start(&context)
+        .await;
+        let peer = &net.peers[0];
+        let probe = note("never sent").digest();
+        assert_eq!(peer.mailbox.get(probe).await, None);
+        peer.handle.abort();
+        context.sleep(INSTANT).await;
+        assert_eq!(peer.mailbox.get(probe).await, None);
+        assert_eq!(
+            metric(&context, "engine_0_get_total{status=\"Failure\"}").as_deref(),
+            Some("1"),
+            "only the get made while the engine ran"
+        );
     });
 }

@@ -22,7 +22,11 @@ fn the_same_chain_program_runs_on_either_buffer() {
         let reference = reference::run(seed, 4, 12);
         let shardcast = shardcast_arm::run(seed, 4, 12);
         assert!(
-            reference.seen.iter().flatten().all(|&(answered, found)| answered && found),
+            reference
+                .seen
+                .iter()
+                .flatten()
+                .all(|&(answered, found)| answered && found),
             "the reference delivers every block: {reference:?}"
         );
         assert_eq!(reference.reached, vec![3; 12]);

@@ -403,7 +403,8 @@ where
         let metrics = Metrics::registry(&context, options.peer_metrics);
         // Labelled as the reference labels them: the key's `Display` (hex).
         let buffer = Arc::new(
-            Buffer::with_metrics(buffer_config, metrics).with_peer_label(|peer: &P| peer.to_string()),
+            Buffer::with_metrics(buffer_config, metrics)
+                .with_peer_label(|peer: &P| peer.to_string()),
         );
         let gate = Arc::new(Gate {
             state: Mutex::new(GateState::Queued(VecDeque::new())),
@@ -526,9 +527,23 @@ where
         }
         Early::Subscribe { digest, responder } => subscribe(engine.buffer(), digest, responder),
         Early::Get { digest, responder } => {
-            let _ = responder.send(engine.buffer().get(&digest).map(Wire::into_inner));
+            let _ = responder.send(get(engine.buffer(), &digest));
         }
     }
+}
+
+/// The cached message, counted in `get{status}`; `None`, uncounted, once the engine stopped
+/// (the reference's mailbox no longer reaches a loop that could count it).
+fn get<P, M>(buffer: &Buffer<P, Wire<M>>, digest: &M::Digest) -> Option<M>
+where
+    P: PublicKey,
+    M: Digestible + Encode + Read + Clone + Send + Sync + 'static,
+    M::Cfg: Clone + Send + Sync + 'static,
+{
+    if buffer.is_closed() {
+        return None;
+    }
+    buffer.get(digest).map(Wire::into_inner)
 }
 
 /// Serves `responder` from the buffer: at once when cached, else on the first insert.
@@ -616,7 +631,9 @@ where
         }) = self.early(early).await
             && let Some(engine) = self.engine()
         {
-            engine.broadcast_to(recipients, Wire(message), sent_to).await;
+            engine
+                .broadcast_to(recipients, Wire(message), sent_to)
+                .await;
         }
         receiver
     }
@@ -645,7 +662,7 @@ where
     pub async fn get(&self, digest: M::Digest) -> Option<M> {
         let (responder, answer) = oneshot::channel();
         match self.early(Early::Get { digest, responder }).await {
-            Some(Early::Get { digest, .. }) => self.buffer.get(&digest).map(Wire::into_inner),
+            Some(Early::Get { digest, .. }) => get(&self.buffer, &digest),
             _ => answer.await.unwrap_or_default(),
         }
     }
@@ -661,9 +678,7 @@ where
     /// What the receive path has done so far and how many broadcasts wait to be sent (all
     /// zero before the engine runs).
     pub fn stats(&self) -> engine::EngineStats {
-        self.engine()
-            .map(engine::Engine::stats)
-            .unwrap_or_default()
+        self.engine().map(engine::Engine::stats).unwrap_or_default()
     }
 
     /// The shared buffer under the mailbox, for direct, synchronous use: `get`, `subscribe`

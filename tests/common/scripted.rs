@@ -70,7 +70,9 @@ pub fn updates() -> (Updates, ScriptedProvider) {
 }
 
 /// The pushing end of a [`ScriptedProvider`]'s subscription.
-pub struct Updates(pub shardcast::commonware::utils::channel::mpsc::UnboundedSender<PeerSetUpdate<Key>>);
+pub struct Updates(
+    pub shardcast::commonware::utils::channel::mpsc::UnboundedSender<PeerSetUpdate<Key>>,
+);
 
 impl Updates {
     /// Pushes set `index` with `primary` (and `secondary`) peers.
@@ -97,9 +99,7 @@ impl Provider for ScriptedProvider {
     /// The scripted subscription the first time; a closed one after that.
     async fn subscribe(&mut self) -> PeerSetSubscription<Key> {
         let taken = self.subscription.lock().unwrap().take();
-        taken.unwrap_or_else(|| {
-            shardcast::commonware::utils::channel::mpsc::unbounded_channel().1
-        })
+        taken.unwrap_or_else(|| shardcast::commonware::utils::channel::mpsc::unbounded_channel().1)
     }
 }
 
