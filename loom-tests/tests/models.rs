@@ -342,6 +342,29 @@ fn close_vs_subscribe() {
     });
 }
 
+/// Two concurrent closes: whichever returns, the buffer is closed and swept by then, so a
+/// subscription registered before both has resolved to `Closed` (a second `close` that returned
+/// before the first one swept would leave it pending here).
+#[test]
+fn close_vs_close() {
+    model("7c close vs close", || {
+        let buffer = buffer(1, &[1]);
+        let mut sub = buffer.subscribe(7);
+        let other = {
+            let buffer = buffer.clone();
+            thread::spawn(move || buffer.close())
+        };
+        buffer.close();
+        assert_eq!(
+            sub.try_take(),
+            Some(Err(shardcast::Closed)),
+            "close returned before the buffer was swept"
+        );
+        other.join().unwrap();
+        buffer.check_invariants();
+    });
+}
+
 /// An insert racing with close: a subscriber registered before both is served by the insert
 /// or closed, never left waiting; nothing stays cached once close returned.
 #[test]

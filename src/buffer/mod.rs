@@ -456,7 +456,8 @@ where
         if mutation("close_flag_after_sweep") {
             return self.close_flag_after_sweep();
         }
-        let _closing = self.closing.lock();
+        // The wrong ordering loom must catch: a second `close` that does not wait for the first.
+        let _closing = (!mutation("close_without_waiting")).then(|| self.closing.lock());
         if !self.store.mark_closed() {
             return;
         }
