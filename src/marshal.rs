@@ -21,32 +21,9 @@
 //!
 //! # Migration
 //!
-//! Only the buffer's construction changes; marshal is started with the new mailbox where it
-//! took the reference's:
-//!
-//! ```text
-//! // before
-//! let (engine, buffer) = buffered::Engine::new(context.with_label("buffer"), buffered::Config {
-//!     public_key, mailbox_size: 1024, deque_size: 10, priority: false,
-//!     codec_config: block_codec_config, peer_provider,
-//! });
-//! engine.start(buffer_channel);
-//! marshal.start(application, buffer, resolver);
-//!
-//! // after
-//! let (engine, buffer) = shardcast::commonware::Engine::new(context.with_label("buffer"),
-//!     shardcast::commonware::Config {
-//!         public_key, deque_size: 10, peer_bytes: None, priority: false,
-//!         codec_config: block_codec_config, peer_provider,
-//!         workers: NonZeroUsize::new(2).unwrap(), max_message_size: None,
-//!         max_queued_bytes: DEFAULT_MAX_QUEUED_BYTES, peer_metrics: false,
-//!     });
-//! engine.start(buffer_channel);
-//! marshal.start(application, buffer, resolver);
-//! ```
-//!
-//! The compiled version of these lines is [`buffer_for_marshal`]'s example, and the chain test
-//! of the benchmark crate (`benches/tests/chain.rs`) starts marshal with either buffer.
+//! The one `use` line of [`crate::commonware`]: `buffered::Engine::new` then builds shardcast's
+//! engine, and marshal takes its mailbox where it took the reference's. The chain test of the
+//! benchmark crate (`benches/tests/chain.rs`) starts marshal with either buffer.
 
 use crate::commonware::{Config, Engine, Mailbox, Options, Wire};
 use commonware_codec::{Encode, Read};

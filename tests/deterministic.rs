@@ -1134,7 +1134,7 @@ fn program_order_holds_across_start() {
             let _handle = engine.start(channels.pop().unwrap());
             // Right after `start`, before its task ran.
             let after = note("right after start");
-            let _ = mailbox.broadcast(Recipients::All, after.clone()).await;
+            drop(mailbox.broadcast(Recipients::All, after.clone()).await);
             assert_eq!(mailbox.get(after.digest()).await, Some(after));
             assert_eq!(get.await.unwrap(), Some(before.clone()));
             assert_eq!(subscribed.await, Ok(before));
@@ -1155,7 +1155,7 @@ fn the_engine_ends_when_its_network_receiver_fails() {
         let (sender, _) = channels.remove(0);
         let handle = engine.start((sender, receiver));
         let cached = note("cached");
-        let _ = mailbox.broadcast(Recipients::All, cached.clone()).await;
+        drop(mailbox.broadcast(Recipients::All, cached.clone()).await);
         let pending = mailbox.subscribe(note("never").digest()).await;
         assert_eq!(mailbox.get(cached.digest()).await, Some(cached.clone()));
         drop(frames);
@@ -1307,17 +1307,19 @@ fn a_panicking_clone_while_serving_waiters_leaves_none_pending() {
             peers[0].mailbox.subscribe(touchy.digest()).await,
         ];
         context.sleep(INSTANT).await;
-        let _ = peers[1].mailbox.broadcast(Recipients::All, touchy).await;
+        drop(peers[1].mailbox.broadcast(Recipients::All, touchy).await);
         for waiter in waiters {
             let outcome = within_a_second(&context, waiter).await;
             assert!(matches!(outcome, Some(Err(_))), "cancelled, not pending");
         }
         // The engine goes on.
         let next = note("after the panic");
-        let _ = peers[1]
-            .mailbox
-            .broadcast(Recipients::All, next.clone())
-            .await;
+        drop(
+            peers[1]
+                .mailbox
+                .broadcast(Recipients::All, next.clone())
+                .await,
+        );
         let got = peers[0].mailbox.subscribe(next.digest()).await.await;
         assert_eq!(got, Ok(next));
     });
@@ -1415,7 +1417,7 @@ fn the_peer_metric_is_on_by_default_and_labelled_as_the_reference_labels_it() {
         let _b = b.start(channels.remove(1));
         let _a = a.start(channels.remove(0));
         let message = note("labelled");
-        let _ = b_mailbox.broadcast(Recipients::All, message.clone()).await;
+        drop(b_mailbox.broadcast(Recipients::All, message.clone()).await);
         assert_eq!(
             a_mailbox.subscribe(message.digest()).await.await,
             Ok(message)

@@ -168,7 +168,9 @@ impl Rng {
     }
 
     fn subset(&mut self) -> Vec<usize> {
-        (0..NODES).filter(|_| self.next() % 2 == 0).collect()
+        (0..NODES)
+            .filter(|_| self.next().is_multiple_of(2))
+            .collect()
     }
 }
 
@@ -190,7 +192,7 @@ pub fn script(seed: u64) -> Vec<Op> {
                 53..=60 => Op::SubscribePrepared {
                     node,
                     id,
-                    dropped: rng.next() % 2 == 0,
+                    dropped: rng.next().is_multiple_of(2),
                 },
                 61..=67 => Op::Unsubscribe {
                     index: rng.below(64),

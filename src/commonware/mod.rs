@@ -32,11 +32,12 @@
 //! # }
 //! ```
 //!
-//! Under the mailbox there is no actor and no request queue: `get` and `subscribe` read the
+//! Under the mailbox there is no actor: once the engine runs, `get` and `subscribe` read the
 //! shared [`Buffer`] directly, `broadcast` inserts before it returns and hands the send to the
-//! engine's sender task, and received frames are decoded and inserted by `workers` parallel
-//! workers. Everything runs through the context given to [`Engine::new`] (see
-//! [`crate::runtime`]): on the deterministic runtime one seed gives one execution.
+//! engine's sender task, and received frames are decoded and inserted by the receive workers
+//! ([`Options::with_workers`], 1 by default). Everything runs through the context given to
+//! [`Engine::new`] (see [`crate::runtime`]): on the deterministic runtime one seed gives one
+//! execution.
 //!
 //! The lower-level pieces stay available for the tokio-only [`crate::engine::Engine`]:
 //! [`P2pSender`], [`P2pReceiver`] and [`P2pPeerSets`] adapt a commonware `Sender`, `Receiver`
@@ -44,25 +45,44 @@
 //! commonware `Digestible + Codec` type a shardcast [`Message`] + [`Codec`] with the same bytes
 //! on the wire.
 //!
-//! # Migration from `buffered`
+//! # Migration from `buffered`: one line
 //!
-//! | actor engine (`buffered`) | shardcast (`shardcast::commonware`) | what changes |
-//! |---|---|---|
-//! | `Engine::new(context, Config { public_key, mailbox_size, deque_size, priority, codec_config, peer_provider })` | `Engine::new(context, Config { public_key, deque_size, peer_bytes, priority, codec_config, peer_provider, workers, max_message_size, max_queued_bytes, peer_metrics })` | no `mailbox_size` (no mailbox queue); `workers` receive workers decode in parallel; an optional frame limit; the `peer` metric is opt-in |
-//! | `engine.start((sender, receiver))` -> `Handle<()>` | same | |
-//! | `mailbox.broadcast(recipients, m).await` -> `oneshot::Receiver<Vec<P>>` | same | inserted locally when it returns; the send never blocks the caller and completes if the caller moves on |
-//! | `mailbox.subscribe(d).await` -> `oneshot::Receiver<M>` | same | a dropped receiver frees its registration at once |
-//! | `mailbox.subscribe_prepared(d, responder).await` | same | |
-//! | `mailbox.get(d).await` -> `Option<M>` | same | no round trip to a task |
-//! | `handle.abort()`, `context.stop(..)` | same | pending subscriptions and queued broadcasts resolve `Canceled`, later ones too; `get` returns `None` |
-//! | metrics in `context.encode()`: `receive`, `peer`, `subscribe`, `get`, `waiters` | same names and labels, plus `cached`, `cached_bytes`, `subscriptions`, `evictions` | `waiters` is exact at every instant; `peer` only with `peer_metrics` |
+//! `use commonware_broadcast::buffered;` becomes `use shardcast::commonware as buffered;`, and
+//! nothing else changes: [`Config`] has the reference's six public fields and types, so its
+//! struct literal compiles unchanged; [`Engine::new`] and [`Engine::start`] take and return the
+//! same; the [`Mailbox`] has the same `subscribe`, `subscribe_prepared` and `get`, and is a
+//! [`commonware_broadcast::Broadcaster`] with the same associated types. shardcast's own
+//! settings are in [`Options`] ([`Engine::with_options`]), whose defaults behave like the
+//! reference.
 //!
-//! Not the same: the reference serialises every request on one loop, so under load its
-//! mailbox applies back-pressure to callers; shardcast's calls never wait on each other.
-//! Broadcasts made before `start` are queued, and inserted by the engine's sender task when it
-//! reaches them, after the initial peer set when the provider had one ready at `start` (the
-//! in-tree providers do), as the reference does with its queued requests; until then `get` does
-//! not find them, and a broadcast made right after `start` may be inserted before them.
+//! # Lifecycle
+//!
+//! As the reference's loop, down to its edges:
+//!
+//! - requests made before the engine runs (before [`Engine::start`], and after it until the
+//!   engine has subscribed to the peer provider) wait in the mailbox's queue, at most
+//!   `mailbox_size`, and are handled in order once the provider's first set is applied: a `get`
+//!   or `subscribe` made after a broadcast sees it (a `get` made then waits for the engine);
+//! - once it runs, `mailbox_size` bounds the broadcasts waiting to be sent, and `broadcast`
+//!   waits for room before it inserts (back-pressure);
+//! - when the last mailbox is dropped, every broadcast asked for is sent, then the engine stops;
+//! - when the network receiver fails or the peer-set subscription closes, the engine stops;
+//! - once stopped (also by `handle.abort()`, `context.stop(..)`, or dropping the engine without
+//!   starting it), pending and later subscriptions and broadcasts resolve `Canceled`, and `get`
+//!   returns `None` and counts nothing.
+//!
+//! # Intended differences
+//!
+//! - An abandoned subscription counts `subscribe{Dropped}` at once (the reference counts it
+//!   `get{Dropped}` when its loop next sweeps), and `waiters` is exact at every instant; after a
+//!   stop it reads 0.
+//! - Requests from different tasks are not ordered with each other (each task's are); frames
+//!   from the network are ordered with peer-set updates exactly (see
+//!   [`crate::engine`]), a local broadcast racing an update is not.
+//! - A panicking `M::clone` while subscribers are served cancels that message's subscribers
+//!   and is counted `Invalid`; the reference's loop dies with it.
+//! - `workers > 1`, the byte budget and the frame cap are opt-in ([`Options`]); metrics
+//!   `cached`, `cached_bytes`, `subscriptions` and `evictions` are extra.
 
 pub use commonware_codec as codec;
 pub use commonware_cryptography as cryptography;

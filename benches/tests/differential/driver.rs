@@ -73,7 +73,7 @@ pub fn run(seed: u64, ops: &[Op]) -> Vec<Observation> {
             handles.push(engine.start(channel));
             mailboxes.push(Some(mailbox));
         }
-        let mut running = vec![true; NODES];
+        let mut running = [true; NODES];
         context.sleep(QUIESCE).await;
 
         let mut subscriptions: Vec<(Option<oneshot::Receiver<ActorMessage>>, Sub)> = Vec::new();
