@@ -1,15 +1,16 @@
-//! The network glue: broadcast, parallel receive workers, the peer-set follower, shutdown.
+//! The network glue: broadcast, parallel receive workers, peer-set updates, shutdown.
 //!
 //! There is no actor. [`Engine::start_on`] spawns, through a [`Runtime`] (tokio, or any
 //! commonware runtime: see [`crate::runtime`]):
 //!
 //! - one **reader** task that pulls frames from the [`Receiver`] and hands them, through a
-//!   bounded `flume` channel (back-pressure, not an unbounded queue), to
-//! - `workers` **receive workers** that decode, count and insert in parallel,
-//! - one **peer-set follower** that applies every update of the [`PeerSetSource`], in order,
-//!   with [`Buffer::update_primary`],
+//!   bounded `flume` channel (back-pressure, not an unbounded queue), to `workers` **receive
+//!   workers** that decode, count and insert in parallel; the reader also applies every update
+//!   of the [`PeerSetSource`], in order, with [`Buffer::update_primary`], between the frames it
+//!   arrived between (an update is applied once the frames before it are handled),
 //! - one **sender** task that owns the [`Sender`] (one sender per engine, never cloned per send)
-//!   and sends what [`broadcast`](Engine::broadcast) queued, in order, and
+//!   and sends what [`broadcast`](Engine::broadcast) queued (at most
+//!   [`EngineConfig::with_outbox`]), in order, and
 //! - one **stop watcher** that stops the engine when the runtime asks (commonware's
 //!   `context.stopped()`) or the engine is shut down, and then closes the buffer.
 //!
@@ -19,7 +20,8 @@
 //! the sender task: the caller never waits on the network, and a send runs to completion even if
 //! the caller drops the returned [`SentTo`].
 //!
-//! When the engine stops (shutdown, the runtime's stop signal, the last handle dropped, or on
+//! When the engine stops (shutdown, the runtime's stop signal, the receiver failing, the
+//! peer-set source closing, the last handle dropped once every queued broadcast was sent, or on
 //! commonware the abort of the task that owns it), it closes the buffer: pending and later
 //! subscriptions resolve to [`Closed`], the cache is freed, and queued sends that
 //! did not run resolve their [`SentTo`] to [`Closed`], as the reference engine's `Canceled`.

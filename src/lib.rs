@@ -86,7 +86,7 @@
 //! | the cache | [`buffer`] (`store`: digest slots and refcounts; `peers`: the primary set and per-peer deques; `slot`: a subscriber's waiter slot; `subscription`: the future) | state, invariants, lock order, races, in the module docs |
 //! | what the application supplies | `message` ([`Message`], [`Peer`]), `config` ([`Config`], [`ConfigError`]) | |
 //! | receive accounting | `receive` ([`Buffer::receive`], the engine's totals behind `EngineStats`) | what the network delivered and what became of it |
-//! | the receive path | [`engine`] | reader, workers routed by peer, sender task, peer-set follower, stop watcher |
+//! | the receive path | [`engine`] | reader (frames and peer-set updates), workers routed by peer, sender task, stop watcher |
 //! | transports | [`net`] (the traits; `sim`: the simulated WAN; `channel`: push frames yourself), `commonware` (commonware-p2p adapters, the drop-in engine and mailbox, the task-less `oneshot` forwarder) | |
 //! | runtimes | [`runtime`] (`Tokio`, `Commonware<E>`) | the engine's only way to spawn, sleep or hear a stop |
 //! | metrics | [`metrics`] (names, striped counters, both backends), `prometheus` (an HTTP endpoint) | |
@@ -101,9 +101,9 @@
 //! With the default feature `engine`, [`engine::Engine`] connects a buffer to a network through
 //! the transport traits of [`net`] (a sender reporting `sent_to`, a receiver of authenticated
 //! frames, a peer-set source), on any [`runtime::Runtime`]: a reader task feeds batches of
-//! frames to parallel decode+insert workers through a bounded channel, a follower applies
-//! peer-set updates in order, one sender task owns the transport's sender, and `broadcast`
-//! inserts locally before it queues the send. When the engine stops it closes its buffer.
+//! frames to parallel decode+insert workers through a bounded channel and applies peer-set
+//! updates in order between them, one sender task owns the transport's sender, and `broadcast`
+//! inserts locally before it queues the send (waiting for room in a bounded outbox). When the engine stops it closes its buffer.
 //! [`net::sim`] is an in-process WAN (latency, jitter, loss, seeded) for tests and the demo.
 //!
 //! With feature `commonware`, `shardcast::commonware::Engine` is a drop-in for the reference's
