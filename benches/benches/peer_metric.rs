@@ -79,7 +79,10 @@ fn main() {
             .lines()
             .filter(|l| l.starts_with("on_peer_total{"))
             .count();
-        assert_eq!(series, PEERS, "one series per sender on the buffer with the counter");
+        assert_eq!(
+            series, PEERS,
+            "one series per sender on the buffer with the counter"
+        );
         assert!(
             !context.encode().contains("off_peer_total{"),
             "no series without it"
