@@ -1016,7 +1016,29 @@ fn engine_on<D>(
 where
     D: shardcast::commonware::p2p::Provider<PublicKey = Key>,
 {
-    Engine::new(
+    engine_with(
+        context,
+        label,
+        key,
+        provider,
+        mailbox_size,
+        Options::default(),
+    )
+}
+
+/// [`engine_on`] with shardcast's own `options`.
+fn engine_with<D>(
+    context: &Context,
+    label: &str,
+    key: &Key,
+    provider: D,
+    mailbox_size: usize,
+    options: Options,
+) -> (Engine<Context, Key, Note, D>, Mailbox<Key, Note>)
+where
+    D: shardcast::commonware::p2p::Provider<PublicKey = Key>,
+{
+    Engine::with_options(
         context.with_label(label),
         Config {
             public_key: key.clone(),
@@ -1026,6 +1048,7 @@ where
             codec_config: RangeCfg::from(..),
             peer_provider: provider,
         },
+        options,
     )
 }
 
@@ -1338,16 +1361,12 @@ fn an_update_is_applied_before_the_frames_behind_it() {
                 let (_oracle, mut channels) = network(&context, &Setup::default(), &keys).await;
                 let (updates, provider) = common::scripted::updates();
                 updates.push(0, &keys[..1], &[]);
-                let (engine, mailbox) = Engine::with_options(
-                    context.with_label("engine_0"),
-                    Config {
-                        public_key: keys[0].clone(),
-                        mailbox_size: 1024,
-                        deque_size: DEQUE,
-                        priority: false,
-                        codec_config: RangeCfg::from(..),
-                        peer_provider: provider,
-                    },
+                let (engine, mailbox) = engine_with(
+                    &context,
+                    "engine_0",
+                    &keys[0],
+                    provider,
+                    1024,
                     Options::default().with_workers(workers),
                 );
                 let (frames, receiver) = common::scripted::frames();
