@@ -12,9 +12,10 @@
 //! additions on cache lines of the worker's own thread, never a shared line, so there is
 //! nothing to batch. The opt-in per-sender series are plain counters, one per sender.
 
-use crate::buffer::peers::ByOrd;
+use crate::buffer::peers::{ByOrd, PeerEntry};
 use crate::buffer::{Buffer, Insert};
 use crate::message::{Message, Peer};
+use crate::metrics::Counter;
 use crate::sync::Op;
 
 impl<P: Peer, M: Message> Buffer<P, M> {
@@ -23,8 +24,9 @@ impl<P: Peer, M: Message> Buffer<P, M> {
     /// inserted, `Dropped` when a duplicate, from an ineligible peer, or over the byte budget).
     pub fn receive(&self, peer: P, message: M) -> Insert {
         let (digest, size) = (message.digest(), message.size());
-        self.count_peer(&peer);
-        let result = self.insert_digest(&peer, digest, size, message);
+        let deque = self.peers.deque(&peer);
+        self.count_peer(&peer, deque.as_deref());
+        let result = self.insert_into(deque, digest, size, message);
         let metrics = self.metrics();
         match result {
             Insert::Added => metrics.receive_success.increment(1),
@@ -41,20 +43,36 @@ impl<P: Peer, M: Message> Buffer<P, M> {
     }
 
     /// Counts one more message from `peer` in its `peer_total{sequencer}` series, when enabled.
-    fn count_peer(&self, peer: &P) {
+    ///
+    /// A primary sender's handle is kept in its deque entry, which the insert looks up anyway:
+    /// the hot path is one atomic load and one add. The buffer's map of handles (one series per
+    /// sender, whether or not it is primary) is read only for a sender without a deque, and
+    /// once per new deque.
+    fn count_peer(&self, peer: &P, entry: Option<&PeerEntry<M::Digest>>) {
         let Some(counters) = &self.peer_counters else {
             return;
         };
-        if counters.read(ByOrd::of(peer), |c| c.increment(1)).is_some() {
+        if let Some(counter) = entry.and_then(PeerEntry::counter) {
+            counter.increment(1);
             return;
         }
-        // First message from this sender: register its series outside any lock.
-        let counter = self.metrics().peer_counter((self.peer_label)(peer));
+        let counter = match counters.read(ByOrd::of(peer), Counter::clone) {
+            Some(counter) => counter,
+            None => {
+                // First message from this sender: register its series outside any lock.
+                let counter = self.metrics().peer_counter((self.peer_label)(peer));
+                counters
+                    .update(ByOrd(peer.clone()), |slot| match slot {
+                        Some(kept) => (Op::Keep, kept.clone()),
+                        None => (Op::Insert(counter.clone()), counter),
+                    })
+                    .0
+            }
+        };
         counter.increment(1);
-        counters.update(ByOrd(peer.clone()), |entry| match entry {
-            Some(_) => (Op::Keep, ()),
-            None => (Op::Insert(counter), ()),
-        });
+        if let Some(entry) = entry {
+            entry.keep_counter(counter);
+        }
     }
 }
 
@@ -149,5 +167,24 @@ impl ReceiveCounts {
             queued_bytes_peak,
             outbox,
         }
+    }
+}
+
+#[cfg(all(test, not(loom), feature = "engine"))]
+mod tests {
+    use crate::{Blob, Buffer, Config};
+
+    #[test]
+    fn a_primary_senders_counter_is_kept_in_its_deque_entry() {
+        let buffer: Buffer<u8, Blob> = Buffer::new(Config::new(4).with_peer_metrics(true)).unwrap();
+        buffer.update_primary([1u8]);
+        let _ = buffer.receive(1, Blob::new(&b"a"[..]));
+        let entry = buffer.peers.deque(&1).unwrap();
+        assert!(
+            entry.counter().is_some(),
+            "the first frame from a primary sender keeps its handle beside its deque"
+        );
+        let _ = buffer.receive(1, Blob::new(&b"b"[..]));
+        assert!(entry.counter().is_some());
     }
 }

@@ -27,8 +27,10 @@ fn main() {
     let runner = commonware_runtime::deterministic::Runner::default();
     runner.start(|context| async move {
         let keys: Vec<Key> = peer_keys::<Key>(PEERS);
-        let build = |label: &str, peer_metrics: bool| -> Mailbox<Key, Blob> {
-            let (_engine, mailbox) = Engine::with_options(
+        // The engine is kept (never started): dropping it would close the mailbox's buffer, and
+        // every frame would then be measured on the ineligible path.
+        let build = |label: &str, peer_metrics: bool| {
+            let (engine, mailbox) = Engine::with_options(
                 context.with_label(label),
                 Config {
                     public_key: Key::nth(0),
@@ -41,10 +43,10 @@ fn main() {
                 Options::default().with_peer_metrics(peer_metrics),
             );
             mailbox.buffer().update_primary(keys.iter().cloned());
-            mailbox
+            (engine, mailbox)
         };
-        let on = build("on", true);
-        let off = build("off", false);
+        let (_on_engine, on) = build("on", true);
+        let (_off_engine, off) = build("off", false);
         println!(
             "ingest with and without peer{{sequencer}} ({runs} interleaved runs of {n} frames, \
              median ns/frame, {PEERS} ed25519 senders)\n"
@@ -70,6 +72,14 @@ fn main() {
             for _ in 0..runs {
                 a.push(time(n, |i| ingest(&off, i)));
                 b.push(time(n, |i| ingest(&on, i)));
+            }
+            for mailbox in [&on, &off] {
+                let stats = mailbox.buffer().stats();
+                assert_eq!(
+                    (stats.peers, stats.cached),
+                    (PEERS, PEERS * DEQUE),
+                    "every frame was measured on the insert path"
+                );
             }
             let (a, b) = (median(a), median(b));
             println!("| {len} B | {a:.1} | {b:.1} | {:.3} |", b / a);

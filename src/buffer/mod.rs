@@ -4,7 +4,8 @@
 //!
 //! ```text
 //! store.digests : ShardedMap<Digest, Slot>      Slot = Cached { message, refs } | Waiting([WaiterSlot])
-//! peers.deques  : ShardedMap<Peer, Arc<Mutex<PeerDeque>>>   PeerDeque = { retired, digests (ordered set) }
+//! peers.deques  : ShardedMap<Peer, Arc<PeerEntry>>   PeerEntry = { Mutex<PeerDeque>, peer_total handle }
+//!                                                     PeerDeque = { retired, digests (ordered set) }
 //! peers.primary : SwapCell<PeerSet>              (ArcSwap in production)
 //! peers.update  : Mutex<()>                      serialises peer-set updates
 //! closing       : Mutex<()>                      held by `close` for its whole sweep
@@ -93,7 +94,7 @@ use crate::config::{Config, ConfigError};
 use crate::message::{Message, Peer};
 use crate::metrics::{Counter, Eviction, Metrics};
 use crate::sync::{Arc, Mutex, ShardedMap, mutation};
-use peers::{ByOrd, PeerSet, Peers};
+use peers::{ByOrd, DequeRef, PeerSet, Peers};
 use std::fmt::{self, Debug};
 use std::hash::Hash;
 use std::sync::atomic::Ordering;
@@ -173,7 +174,7 @@ pub enum SubscribeError {
 /// maps compare peers with `Ord`.
 pub struct Buffer<P, M: Message> {
     store: Arc<Store<M>>,
-    peers: Peers<P, M::Digest>,
+    pub(crate) peers: Peers<P, M::Digest>,
     deque_size: usize,
     peer_bytes: Option<usize>,
     /// Per-sender `peer_total` handles, when enabled (kept by [`crate::receive`]).
@@ -277,7 +278,19 @@ where
         size: usize,
         message: M,
     ) -> Insert {
-        let Some(deque) = self.peers.deque(peer) else {
+        self.insert_into(self.peers.deque(peer), digest, size, message)
+    }
+
+    /// [`insert_digest`](Self::insert_digest) with the sender's deque already looked up
+    /// (`None`: the sender may not cache).
+    pub(crate) fn insert_into(
+        &self,
+        deque: Option<DequeRef<M::Digest>>,
+        digest: M::Digest,
+        size: usize,
+        message: M,
+    ) -> Insert {
+        let Some(deque) = deque else {
             self.store.serve(digest, message);
             return Insert::Ineligible;
         };

@@ -1,10 +1,14 @@
 //! Per-peer deques and the primary peer set.
 
-use crate::sync::{Arc, AtomicUsize, Mutex, Op, RandomState, ShardedMap, SwapCell, mutation};
+use crate::metrics::Counter;
+use crate::sync::{
+    Arc, AtomicUsize, Mutex, MutexGuard, Op, RandomState, ShardedMap, SwapCell, mutation,
+};
 use hashlink::LinkedHashMap;
 use ref_cast::RefCast;
 use std::collections::HashSet;
 use std::hash::Hash;
+use std::sync::OnceLock;
 use std::sync::atomic::Ordering;
 
 /// The set of peers allowed to cache.
@@ -153,8 +157,43 @@ impl<D: Copy + Eq + Hash> PeerDeque<D> {
     }
 }
 
+/// One primary peer's entry in the deques map: its deque, and its `peer_total{sequencer}`
+/// handle once a frame from it was counted. Keeping the handle here lets a frame from a primary
+/// sender find both with the one map lookup an insert makes anyway (the per-sender counter then
+/// costs one atomic load and one add per frame); senders without a deque fall back to the
+/// buffer's own map of handles (`crate::receive`).
+pub(crate) struct PeerEntry<D> {
+    deque: Mutex<PeerDeque<D>>,
+    /// Metrics only, outside the concurrency protocol: a `std` cell even under loom.
+    counter: OnceLock<Counter>,
+}
+
+impl<D> PeerEntry<D> {
+    fn new(deque: PeerDeque<D>) -> Self {
+        Self {
+            deque: Mutex::new(deque),
+            counter: OnceLock::new(),
+        }
+    }
+
+    /// Locks the deque.
+    pub(crate) fn lock(&self) -> MutexGuard<'_, PeerDeque<D>> {
+        self.deque.lock()
+    }
+
+    /// The sender's `peer_total` handle, if a frame from it was counted through this entry.
+    pub(crate) fn counter(&self) -> Option<&Counter> {
+        self.counter.get()
+    }
+
+    /// Keeps `counter` as the sender's handle (the first one set wins; all are the same series).
+    pub(crate) fn keep_counter(&self, counter: Counter) {
+        let _ = self.counter.set(counter);
+    }
+}
+
 /// A shared handle to one peer's deque.
-pub(crate) type DequeRef<D> = Arc<Mutex<PeerDeque<D>>>;
+pub(crate) type DequeRef<D> = Arc<PeerEntry<D>>;
 
 /// The peer half of the buffer: who may cache, and what each peer holds.
 pub(crate) struct Peers<P, D> {
@@ -205,7 +244,7 @@ where
                 if !eligible {
                     return (Op::Keep, None);
                 }
-                let deque = Arc::new(Mutex::new(PeerDeque::new()));
+                let deque = Arc::new(PeerEntry::new(PeerDeque::new()));
                 self.live.fetch_add(1, Ordering::Relaxed);
                 (Op::Insert(deque.clone()), Some(deque))
             }

@@ -102,12 +102,15 @@ impl<T> SwapCell<T> {
 #[derive(Debug, Default)]
 pub(crate) struct Mutex<T>(loom::sync::Mutex<T>);
 
+/// The guard [`Mutex::lock`] returns.
+pub(crate) type MutexGuard<'a, T> = loom::sync::MutexGuard<'a, T>;
+
 impl<T> Mutex<T> {
     pub(crate) fn new(value: T) -> Self {
         Self(loom::sync::Mutex::new(value))
     }
 
-    pub(crate) fn lock(&self) -> loom::sync::MutexGuard<'_, T> {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 }

@@ -108,13 +108,16 @@ impl<T> SwapCell<T> {
 #[derive(Debug, Default)]
 pub(crate) struct Mutex<T>(std::sync::Mutex<T>);
 
+/// The guard [`Mutex::lock`] returns.
+pub(crate) type MutexGuard<'a, T> = std::sync::MutexGuard<'a, T>;
+
 impl<T> Mutex<T> {
     pub(crate) fn new(value: T) -> Self {
         Self(std::sync::Mutex::new(value))
     }
 
     #[inline]
-    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, T> {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
         self.0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
