@@ -64,7 +64,7 @@
 
 use metrics::{describe_counter, describe_gauge};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 
 /// Metric name suffixes (each is prefixed with [`Config::metrics_prefix`](crate::Config::metrics_prefix)
 /// on the facade, and with the context's label in a commonware registry).
@@ -130,20 +130,13 @@ const HELP: [(&str, &str); 9] = [
     ),
 ];
 
-#[cfg(feature = "commonware")]
-fn help(name: &str) -> &'static str {
+/// The help text of `name` (a [`names`] constant), as the reference words it where it has the
+/// metric.
+pub fn help(name: &str) -> &'static str {
     HELP.iter()
         .find(|(n, _)| *n == name)
         .map_or("", |(_, h)| *h)
 }
-
-#[cfg(feature = "commonware")]
-type RegistryCounter = prometheus_client::metrics::counter::Counter;
-#[cfg(feature = "commonware")]
-type RegistryGauge = prometheus_client::metrics::gauge::Gauge;
-#[cfg(feature = "commonware")]
-type RegistryFamily<V, M = RegistryCounter> =
-    prometheus_client::metrics::family::Family<[(&'static str, V); 1], M>;
 
 /// Stripes per hot-path counter. Threads take stripes round-robin, so up to this many threads
 /// count without sharing a cache line.
@@ -197,7 +190,6 @@ impl Stripes {
     }
 
     /// The sum of the stripes.
-    #[cfg(any(feature = "engine", feature = "commonware"))]
     pub(crate) fn sum(&self) -> u64 {
         self.0
             .iter()
@@ -206,40 +198,110 @@ impl Stripes {
     }
 }
 
-/// A striped counter for a commonware registry: exact at every scrape, because encoding sums
-/// the stripes.
-#[cfg(feature = "commonware")]
-#[derive(Clone, Default)]
-pub(crate) struct StripedCounter(Arc<Stripes>);
+/// A counter that a buffer counts into and a registry of the caller's reads at scrape time:
+/// what a [`Registry`] is handed. Cloning shares the count.
+///
+/// The hot-path counters are striped (see the [module docs](self)), so [`get`](Self::get) is
+/// exact whenever it is called: no count waits for a flush.
+#[derive(Clone)]
+pub struct CounterCell(CellRepr);
 
-#[cfg(feature = "commonware")]
-impl std::fmt::Debug for StripedCounter {
+#[derive(Clone)]
+enum CellRepr {
+    Striped(Arc<Stripes>),
+    Plain(Arc<AtomicU64>),
+}
+
+impl CounterCell {
+    /// A striped cell, for a counter bumped from many threads.
+    fn striped() -> Self {
+        Self(CellRepr::Striped(Arc::default()))
+    }
+
+    /// A plain cell (one atomic), for a counter with many series, such as one per sender.
+    pub fn plain() -> Self {
+        Self(CellRepr::Plain(Arc::default()))
+    }
+
+    /// The count so far.
+    pub fn get(&self) -> u64 {
+        match &self.0 {
+            CellRepr::Striped(stripes) => stripes.sum(),
+            CellRepr::Plain(count) => count.load(Ordering::Acquire),
+        }
+    }
+
+    #[inline]
+    fn add(&self, n: u64) {
+        match &self.0 {
+            CellRepr::Striped(stripes) => {
+                stripes.add(n);
+            }
+            CellRepr::Plain(count) => {
+                count.fetch_add(n, Ordering::Release);
+            }
+        }
+    }
+}
+
+impl Default for CounterCell {
+    /// A plain cell.
+    fn default() -> Self {
+        Self::plain()
+    }
+}
+
+impl std::fmt::Debug for CounterCell {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_tuple("StripedCounter")
-            .field(&self.0.sum())
-            .finish()
+        f.debug_tuple("CounterCell").field(&self.get()).finish()
     }
 }
 
-#[cfg(feature = "commonware")]
-impl prometheus_client::metrics::TypedMetric for StripedCounter {
-    const TYPE: prometheus_client::metrics::MetricType =
-        prometheus_client::metrics::MetricType::Counter;
+/// A gauge that a buffer moves and a registry of the caller's reads at scrape time. Cloning
+/// shares the value.
+#[derive(Clone, Default)]
+pub struct GaugeCell(Arc<AtomicI64>);
+
+impl GaugeCell {
+    /// The value now.
+    pub fn get(&self) -> i64 {
+        self.0.load(Ordering::Acquire)
+    }
 }
 
-#[cfg(feature = "commonware")]
-impl prometheus_client::encoding::EncodeMetric for StripedCounter {
-    fn encode(
-        &self,
-        mut encoder: prometheus_client::encoding::MetricEncoder,
-    ) -> Result<(), std::fmt::Error> {
-        encoder
-            .encode_counter::<prometheus_client::encoding::NoLabelSet, _, u64>(&self.0.sum(), None)
+impl std::fmt::Debug for GaugeCell {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("GaugeCell").field(&self.get()).finish()
     }
+}
 
-    fn metric_type(&self) -> prometheus_client::metrics::MetricType {
-        <Self as prometheus_client::metrics::TypedMetric>::TYPE
-    }
+/// Makes one sender's `peer` counter from its `sequencer` label (called once per new sender).
+pub type PeerCounters = Box<dyn Fn(String) -> CounterCell + Send + Sync>;
+
+/// A metrics registry of the caller's, for [`Buffer::with_registry`](crate::Buffer::with_registry):
+/// how an adapter puts a buffer's metrics beside an application's own (a commonware runtime's
+/// `context.encode()`, say), in whatever registry type its release uses.
+///
+/// The buffer hands over every series once, when it is built, as cells it counts into; the
+/// registry encodes them when scraped. Names are the [`names`] constants without a `_total`
+/// suffix (registries of the prometheus-client kind add it to counters), help texts come from
+/// [`help`], and label values are the [`status`] constants and the eviction reasons.
+pub trait Registry {
+    /// Registers the counter family `name`, each of whose `series` is labelled `key` = value.
+    fn counters(
+        &mut self,
+        name: &'static str,
+        help: &'static str,
+        key: &'static str,
+        series: &[(&'static str, CounterCell)],
+    );
+
+    /// Registers the gauge `name`.
+    fn gauge(&mut self, name: &'static str, help: &'static str, gauge: GaugeCell);
+
+    /// Registers the per-sender counter family `name`, labelled `sequencer`, and returns how to
+    /// add one sender's series to it. Called only when per-sender metrics are on.
+    fn peers(&mut self, name: &'static str, help: &'static str) -> PeerCounters;
 }
 
 /// A striped counter in front of a facade counter: counts reach the recorder
@@ -272,10 +334,7 @@ impl Drop for FacadeCounter {
 pub(crate) enum Counter {
     Facade(Arc<FacadeCounter>),
     FacadePlain(metrics::Counter),
-    #[cfg(feature = "commonware")]
-    Registry(StripedCounter),
-    #[cfg(feature = "commonware")]
-    RegistryPlain(RegistryCounter),
+    Cell(CounterCell),
 }
 
 impl Counter {
@@ -296,14 +355,7 @@ impl Counter {
                 }
             }
             Self::FacadePlain(counter) => counter.increment(n),
-            #[cfg(feature = "commonware")]
-            Self::Registry(counter) => {
-                counter.0.add(n);
-            }
-            #[cfg(feature = "commonware")]
-            Self::RegistryPlain(counter) => {
-                counter.inc_by(n);
-            }
+            Self::Cell(cell) => cell.add(n),
         }
     }
 
@@ -319,8 +371,7 @@ impl Counter {
 /// A cached gauge handle, on either backend.
 pub(crate) enum Gauge {
     Facade(metrics::Gauge),
-    #[cfg(feature = "commonware")]
-    Registry(RegistryGauge),
+    Cell(GaugeCell),
 }
 
 impl Gauge {
@@ -328,9 +379,8 @@ impl Gauge {
     pub(crate) fn increment(&self, n: u64) {
         match self {
             Self::Facade(gauge) => gauge.increment(n as f64),
-            #[cfg(feature = "commonware")]
-            Self::Registry(gauge) => {
-                gauge.inc_by(n as i64);
+            Self::Cell(gauge) => {
+                gauge.0.fetch_add(n as i64, Ordering::Release);
             }
         }
     }
@@ -339,9 +389,8 @@ impl Gauge {
     pub(crate) fn decrement(&self, n: u64) {
         match self {
             Self::Facade(gauge) => gauge.decrement(n as f64),
-            #[cfg(feature = "commonware")]
-            Self::Registry(gauge) => {
-                gauge.dec_by(n as i64);
+            Self::Cell(gauge) => {
+                gauge.0.fetch_sub(n as i64, Ordering::Release);
             }
         }
     }
@@ -351,8 +400,8 @@ impl Gauge {
 enum PeerSeries {
     /// The facade's full metric name.
     Facade(String),
-    #[cfg(feature = "commonware")]
-    Registry(RegistryFamily<String>),
+    /// A [`Registry`]'s family (`None`: per-sender metrics are off).
+    Registry(Option<PeerCounters>),
 }
 
 /// Every handle the buffer and the engine touch on their hot paths.
@@ -410,56 +459,81 @@ impl Metrics {
         }
     }
 
-    /// Registers every metric in a commonware runtime's registry, under `context`'s label, with
-    /// the reference engine's names (`receive`, `subscribe`, `get`, `waiters`, and `peer` when
-    /// `peer_metrics`) and shardcast's own (`cached`, `subscriptions`, `evictions`).
-    ///
-    /// Panics, like any duplicate registration on the deterministic runtime, when `context`
-    /// already registered these names: give each engine its own label.
-    #[cfg(feature = "commonware")]
-    pub(crate) fn registry(context: &impl commonware_runtime::Metrics, peer_metrics: bool) -> Self {
-        use prometheus_client::metrics::family::Family;
-
-        let family = |suffix: &'static str, key: &'static str| {
-            let family: RegistryFamily<&'static str, StripedCounter> = Family::default();
-            context.register(
+    /// Hands every series to `registry`, with the reference engine's names (`receive`,
+    /// `subscribe`, `get`, `waiters`, and `peer` when `peer_metrics`) and shardcast's own
+    /// (`cached`, `cached_bytes`, `subscriptions`, `evictions`).
+    pub(crate) fn registry(registry: &mut impl Registry, peer_metrics: bool) -> Self {
+        let mut family = |suffix: &'static str, key: &'static str, values: &[&'static str]| {
+            let series: Vec<(&'static str, CounterCell)> = values
+                .iter()
+                .map(|value| (*value, CounterCell::striped()))
+                .collect();
+            registry.counters(
                 suffix.trim_end_matches("_total"),
                 help(suffix),
-                family.clone(),
+                key,
+                &series,
             );
-            move |value: &'static str| {
-                Counter::Registry(family.get_or_create(&[(key, value)]).clone())
-            }
+            series.into_iter().map(|(_, cell)| Counter::Cell(cell))
         };
-        let gauge = |suffix: &'static str| {
-            let gauge = RegistryGauge::default();
-            context.register(suffix, help(suffix), gauge.clone());
-            Gauge::Registry(gauge)
+        let mut receive = family(
+            names::RECEIVE,
+            "status",
+            &[status::SUCCESS, status::DROPPED, status::INVALID],
+        );
+        let (receive_success, receive_dropped, receive_invalid) = (
+            receive.next().unwrap(),
+            receive.next().unwrap(),
+            receive.next().unwrap(),
+        );
+        let mut subscribe = family(
+            names::SUBSCRIBE,
+            "status",
+            &[status::SUCCESS, status::DROPPED],
+        );
+        let (subscribe_success, subscribe_dropped) =
+            (subscribe.next().unwrap(), subscribe.next().unwrap());
+        let mut get = family(names::GET, "status", &[status::SUCCESS, status::FAILURE]);
+        let (get_success, get_failure) = (get.next().unwrap(), get.next().unwrap());
+        let mut evictions = family(
+            names::EVICTIONS,
+            "reason",
+            &["overflow", "peer_left", "closed", "bytes"],
+        );
+        let (evict_overflow, evict_peer_left, evict_closed, evict_bytes) = (
+            evictions.next().unwrap(),
+            evictions.next().unwrap(),
+            evictions.next().unwrap(),
+            evictions.next().unwrap(),
+        );
+        let mut gauge = |name: &'static str| {
+            let cell = GaugeCell::default();
+            registry.gauge(name, help(name), cell.clone());
+            Gauge::Cell(cell)
         };
-        let receive = family(names::RECEIVE, "status");
-        let subscribe = family(names::SUBSCRIBE, "status");
-        let get = family(names::GET, "status");
-        let evictions = family(names::EVICTIONS, "reason");
-        let peers: RegistryFamily<String> = Family::default();
-        if peer_metrics {
-            context.register("peer", help(names::PEER), peers.clone());
-        }
+        let (waiters, subscriptions, cached, cached_bytes) = (
+            gauge(names::WAITERS),
+            gauge(names::SUBSCRIPTIONS),
+            gauge(names::CACHED),
+            gauge(names::CACHED_BYTES),
+        );
+        let peers = peer_metrics.then(|| registry.peers("peer", help(names::PEER)));
         Self {
-            receive_success: receive(status::SUCCESS),
-            receive_dropped: receive(status::DROPPED),
-            receive_invalid: receive(status::INVALID),
-            subscribe_success: subscribe(status::SUCCESS),
-            subscribe_dropped: subscribe(status::DROPPED),
-            get_success: get(status::SUCCESS),
-            get_failure: get(status::FAILURE),
-            waiters: gauge(names::WAITERS),
-            subscriptions: gauge(names::SUBSCRIPTIONS),
-            cached: gauge(names::CACHED),
-            cached_bytes: gauge(names::CACHED_BYTES),
-            evict_overflow: evictions("overflow"),
-            evict_peer_left: evictions("peer_left"),
-            evict_closed: evictions("closed"),
-            evict_bytes: evictions("bytes"),
+            receive_success,
+            receive_dropped,
+            receive_invalid,
+            subscribe_success,
+            subscribe_dropped,
+            get_success,
+            get_failure,
+            waiters,
+            subscriptions,
+            cached,
+            cached_bytes,
+            evict_overflow,
+            evict_peer_left,
+            evict_closed,
+            evict_bytes,
             peer_series: PeerSeries::Registry(peers),
         }
     }
@@ -470,10 +544,9 @@ impl Metrics {
             PeerSeries::Facade(name) => {
                 Counter::FacadePlain(metrics::counter!(name.clone(), "sequencer" => sequencer))
             }
-            #[cfg(feature = "commonware")]
-            PeerSeries::Registry(family) => {
-                Counter::RegistryPlain(family.get_or_create(&[("sequencer", sequencer)]).clone())
-            }
+            PeerSeries::Registry(Some(make)) => Counter::Cell(make(sequencer)),
+            // Not reached: without per-sender metrics the buffer keeps no per-sender handles.
+            PeerSeries::Registry(None) => Counter::Cell(CounterCell::plain()),
         }
     }
 

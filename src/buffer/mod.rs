@@ -207,6 +207,18 @@ where
         Ok(Self::with_metrics(config, metrics))
     }
 
+    /// Builds an empty buffer whose metrics go to `registry` instead of the `metrics` facade:
+    /// every series is handed over here, once (see [`crate::metrics::Registry`]). This is how
+    /// an adapter puts them in the registry of the runtime it runs on.
+    pub fn with_registry(
+        config: Config,
+        registry: &mut impl crate::metrics::Registry,
+    ) -> Result<Self, ConfigError> {
+        config.validate()?;
+        let metrics = Metrics::registry(registry, config.peer_metrics());
+        Ok(Self::with_metrics(config, metrics))
+    }
+
     /// Builds an empty buffer reporting to `metrics` (`config` already validated).
     pub(crate) fn with_metrics(config: Config, metrics: Metrics) -> Self {
         Self {
@@ -226,17 +238,17 @@ where
         }
     }
 
-    /// Labels senders' `peer_total` series with `label` instead of their `Debug` form.
-    #[cfg(feature = "commonware")]
-    pub(crate) fn with_peer_label(mut self, label: fn(&P) -> String) -> Self {
+    /// Labels senders' `peer_total` series with `label` instead of their `Debug` form (a
+    /// sender's label is made once, when its series is created).
+    pub fn with_peer_label(mut self, label: fn(&P) -> String) -> Self {
         self.peer_label = label;
         self
     }
 
     /// Counts a subscription whose receiver was gone before it was made, as the reference
-    /// counts a responder it cannot answer: `subscribe_total{Dropped}` (nothing once closed).
-    #[cfg(feature = "commonware")]
-    pub(crate) fn abandon_subscribe(&self) {
+    /// engines count a responder they cannot answer: `subscribe_total{Dropped}` (nothing once
+    /// closed). For adapters whose subscribe call takes the caller's responder.
+    pub fn abandon_subscribe(&self) {
         if !self.is_closed() {
             self.store.metrics.subscribe_dropped.increment(1);
         }

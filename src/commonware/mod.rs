@@ -91,11 +91,11 @@ pub use commonware_runtime as runtime;
 pub use commonware_utils as utils;
 
 mod forward;
+mod registry;
 
 use crate::config::ConfigError;
 use crate::engine::{self, DEFAULT_MAX_QUEUED_BYTES, EngineConfig};
 use crate::message::{Codec, DecodeError, Message};
-use crate::metrics::Metrics;
 use crate::net::{
     PeerSetSource, PeerSetUpdate, Receiver, Recipients, RecvError, SendError, Sender,
 };
@@ -420,10 +420,9 @@ where
             .with_max_queued_bytes(options.max_queued_bytes)
             .with_outbox(config.mailbox_size);
         engine_config.validate()?;
-        let metrics = Metrics::registry(&context, options.peer_metrics);
         // Labelled as the reference labels them: the key's `Display` (hex).
         let buffer = Arc::new(
-            Buffer::with_metrics(buffer_config, metrics)
+            Buffer::with_registry(buffer_config, &mut registry::Context(&context))?
                 .with_peer_label(|peer: &P| peer.to_string()),
         );
         let gate = Arc::new(Gate {
