@@ -55,6 +55,7 @@ use crate::receive::ReceiveCounts;
 use crate::runtime::{Runtime, Task, Tokio};
 use crate::{Buffer, Closed};
 use bytes::Bytes;
+use std::collections::VecDeque;
 use std::fmt::Debug;
 use std::future::Future;
 use std::hash::{BuildHasher, Hash};
@@ -231,6 +232,18 @@ pub enum EngineError {
 
 pub use crate::receive::EngineStats;
 
+/// Where [`Engine::try_broadcast`] put a broadcast.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Enqueued {
+    /// In the outbox, within its bound.
+    Outbox,
+    /// Behind a full outbox: it will be sent, in order, but the caller should slow down.
+    Overflow,
+    /// Nowhere: the engine has stopped.
+    Closed,
+}
+
 /// A broadcast waiting for the sender task.
 struct Outgoing<P> {
     recipients: Recipients<P>,
@@ -245,12 +258,22 @@ struct Inner<P, M: Message> {
     /// This is its only sender: when the last handle drops it, the sender task sends what is
     /// left and then stops the engine.
     outbox: mpsc::Sender<Outgoing<P>>,
+    /// Broadcasts accepted by [`try_broadcast`](Engine::try_broadcast) while the outbox was
+    /// full, oldest first. Every push into the outbox and every take by the sender task happen
+    /// under this lock, so the sender task sends in the order the broadcasts were accepted.
+    overflow: Arc<Mutex<VecDeque<Outgoing<P>>>>,
     cancel: CancellationToken,
     tasks: Mutex<Vec<Task>>,
     live: Arc<AtomicUsize>,
     counts: Arc<ReceiveCounts>,
     applied: watch::Sender<Option<u64>>,
     queued: Arc<Queued>,
+}
+
+impl<P, M: Message> Inner<P, M> {
+    fn lock_overflow(&self) -> std::sync::MutexGuard<'_, VecDeque<Outgoing<P>>> {
+        self.overflow.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 /// A running engine. Cheap to clone; all clones drive the same tasks.
@@ -344,6 +367,7 @@ where
             buffer,
             me,
             outbox,
+            overflow: Arc::default(),
             cancel,
             tasks: Mutex::new(Vec::new()),
             live: Arc::new(AtomicUsize::new(0)),
@@ -397,7 +421,15 @@ where
         ));
         tasks.push(spawn(
             "sender",
-            Box::pin(send(sender, queued, config.priority, inner.cancel.clone())),
+            Box::pin(send(
+                sender,
+                Outbox {
+                    queued,
+                    overflow: inner.overflow.clone(),
+                },
+                config.priority,
+                inner.cancel.clone(),
+            )),
         ));
         // Facade counters wait in per-thread stripes: the stop watcher also hands them to the
         // recorder once a second, so that a rare count is seen within a second.
@@ -460,11 +492,52 @@ where
         };
         let frame: Bytes = message.to_bytes();
         let _ = inner.buffer.insert(inner.me.clone(), message);
-        permit.send(Outgoing {
+        let outgoing = Outgoing {
             recipients,
             frame,
             sent_to,
-        });
+        };
+        let mut overflow = inner.lock_overflow();
+        if overflow.is_empty() {
+            permit.send(outgoing);
+        } else {
+            // Broadcasts accepted earlier still wait in the overflow: this one goes behind them.
+            overflow.push_back(outgoing);
+        }
+    }
+
+    /// [`broadcast`](Self::broadcast) without waiting: inserts `message` under our own id and
+    /// queues it for `recipients`, at once. When the outbox is full, the broadcast waits in an
+    /// overflow behind it ([`Enqueued::Overflow`], the caller's cue to back off), and is sent in
+    /// order all the same. The overflow is not bounded: it holds what this node's own callers
+    /// broadcast past the outbox's bound, never anything from the network. Once the engine has
+    /// stopped, nothing is inserted ([`Enqueued::Closed`]).
+    pub fn try_broadcast(&self, recipients: Recipients<P>, message: M) -> Enqueued {
+        let inner = &self.inner;
+        if inner.cancel.is_cancelled() {
+            return Enqueued::Closed;
+        }
+        let frame: Bytes = message.to_bytes();
+        // User code (M::clone, serving waiters) runs here, before any lock.
+        let _ = inner.buffer.insert(inner.me.clone(), message);
+        let outgoing = Outgoing {
+            recipients,
+            frame,
+            sent_to: oneshot::channel().0,
+        };
+        let mut overflow = inner.lock_overflow();
+        if overflow.is_empty() {
+            match inner.outbox.try_reserve() {
+                Ok(permit) => {
+                    permit.send(outgoing);
+                    return Enqueued::Outbox;
+                }
+                Err(mpsc::error::TrySendError::Closed(())) => return Enqueued::Closed,
+                Err(mpsc::error::TrySendError::Full(())) => {}
+            }
+        }
+        overflow.push_back(outgoing);
+        Enqueued::Overflow
     }
 
     /// The shared buffer, for `get` and `subscribe`.
@@ -484,7 +557,7 @@ where
         self.inner.counts.stats(
             self.inner.queued.bytes.load(Ordering::Relaxed) as u64,
             self.inner.queued.peak.load(Ordering::Relaxed) as u64,
-            (outbox.max_capacity() - outbox.capacity()) as u64,
+            (outbox.max_capacity() - outbox.capacity() + self.inner.lock_overflow().len()) as u64,
         )
     }
 
@@ -611,12 +684,46 @@ async fn watch_stop<P, M, R>(
 
 /// Sends what `broadcast` queued, in order, through the engine's one sender. When the queue
 /// closes (the last handle is gone) and everything in it was sent, it stops the engine.
-async fn send<P, S>(
-    mut sender: S,
-    mut queued: mpsc::Receiver<Outgoing<P>>,
-    priority: bool,
-    cancel: CancellationToken,
-) where
+/// The sender task's end of the outbox, and the overflow behind it.
+struct Outbox<P> {
+    queued: mpsc::Receiver<Outgoing<P>>,
+    overflow: Arc<Mutex<VecDeque<Outgoing<P>>>>,
+}
+
+impl<P> Outbox<P> {
+    /// The oldest broadcast waiting, if one is ready now: the outbox's first, else the
+    /// overflow's (whatever the overflow holds was accepted after everything in the outbox).
+    /// Both are looked at under the overflow lock, which every producer holds to push.
+    fn take(&mut self) -> Option<Outgoing<P>> {
+        let mut overflow = self.overflow.lock().unwrap_or_else(PoisonError::into_inner);
+        match self.queued.try_recv() {
+            Ok(outgoing) => Some(outgoing),
+            Err(_) => overflow.pop_front(),
+        }
+    }
+
+    /// The next broadcast, waiting for one; `None` once every handle is gone and nothing is
+    /// left to send. A broadcast goes to the overflow only while the outbox is full, so when
+    /// both are empty the next one arrives through the outbox, and waiting on it is enough.
+    async fn next(&mut self) -> Option<Outgoing<P>> {
+        loop {
+            if let Some(outgoing) = self.take() {
+                return Some(outgoing);
+            }
+            match self.queued.recv().await {
+                Some(outgoing) => return Some(outgoing),
+                None => {
+                    // Closed and empty: the overflow may still hold the last ones.
+                    let mut overflow = self.overflow.lock().unwrap_or_else(PoisonError::into_inner);
+                    return overflow.pop_front();
+                }
+            }
+        }
+    }
+}
+
+async fn send<P, S>(mut sender: S, mut outbox: Outbox<P>, priority: bool, cancel: CancellationToken)
+where
     P: Peer,
     S: Sender<P>,
 {
@@ -624,7 +731,7 @@ async fn send<P, S>(
         let outgoing = tokio::select! {
             biased;
             () = cancel.cancelled() => return,
-            outgoing = queued.recv() => match outgoing {
+            outgoing = outbox.next() => match outgoing {
                 Some(outgoing) => outgoing,
                 None => break,
             },

@@ -176,7 +176,7 @@ pub(crate) mod sync;
 pub use buffer::{Buffer, Closed, Insert, Stats, SubscribeError, Subscription};
 pub use config::{Config, ConfigError, DEFAULT_METRICS_PREFIX};
 #[cfg(feature = "engine")]
-pub use engine::{Engine, EngineConfig, EngineError, EngineStats, SentTo};
+pub use engine::{Engine, EngineConfig, EngineError, EngineStats, Enqueued, SentTo};
 #[cfg(feature = "engine")]
 pub use message::{Blob, BlobConfig, Codec, DecodeError, put_varint};
 pub use message::{Message, Peer};

@@ -103,7 +103,8 @@ pub struct EngineStats {
     pub queued_bytes_peak: u64,
     /// Broadcasts waiting for the sender task, now: at most
     /// [`EngineConfig::with_outbox`](crate::EngineConfig::with_outbox) (`mailbox_size` on
-    /// commonware).
+    /// commonware) in the outbox, plus those [`Engine::try_broadcast`](crate::engine::Engine::try_broadcast)
+    /// put in the overflow behind it.
     pub outbox: u64,
 }
 

@@ -751,3 +751,107 @@ async fn out_of_range_engine_config_is_refused_by_name() {
         assert!(err.to_string().contains(&expected.to_string()), "{err}");
     }
 }
+
+/// A sender that records every frame it is handed, in order, each send waiting for a permit.
+struct RecordingSender {
+    permits: Arc<tokio::sync::Semaphore>,
+    sent: tokio::sync::mpsc::UnboundedSender<bytes::Bytes>,
+}
+
+impl shardcast::net::Sender<Peer> for RecordingSender {
+    async fn send(
+        &mut self,
+        _recipients: Recipients<Peer>,
+        message: bytes::Bytes,
+        _priority: bool,
+    ) -> Result<Vec<Peer>, shardcast::net::SendError> {
+        self.permits.acquire().await.expect("open").forget();
+        let _ = self.sent.send(message);
+        Ok(vec![1])
+    }
+}
+
+/// `try_broadcast` never waits: past a full outbox its broadcasts wait in the overflow, the
+/// outbox depth counts them, and the sender task sends every one in the order accepted, the
+/// overflow's included after the last handle dropped.
+#[tokio::test(start_paused = true)]
+async fn try_broadcast_overflows_in_order_and_drains_on_drop() {
+    use shardcast::net::channel::{StaticPeerSet, unbounded};
+    use shardcast::{Codec as _, Enqueued};
+
+    let permits = Arc::new(tokio::sync::Semaphore::new(0));
+    let (sent, mut frames) = tokio::sync::mpsc::unbounded_channel();
+    let (_network, receiver) = unbounded::<Peer>();
+    let buffer = Arc::new(Buffer::new(Config::new(DEQUE)).unwrap());
+    let engine = Engine::start(
+        buffer.clone(),
+        0,
+        RecordingSender {
+            permits: permits.clone(),
+            sent,
+        },
+        receiver,
+        StaticPeerSet::new(vec![0, 1]),
+        EngineConfig::new(BlobConfig::default()).with_outbox(2),
+    )
+    .unwrap();
+    let blobs: Vec<Blob> = (0..6).map(|i| blob(&format!("m{i}"))).collect();
+    let placed: Vec<Enqueued> = blobs
+        .iter()
+        .map(|b| engine.try_broadcast(Recipients::All, b.clone()))
+        .collect();
+    // The sender task has not run yet: two fit in the outbox, the rest overflow.
+    assert_eq!(
+        placed,
+        [
+            Enqueued::Outbox,
+            Enqueued::Outbox,
+            Enqueued::Overflow,
+            Enqueued::Overflow,
+            Enqueued::Overflow,
+            Enqueued::Overflow
+        ]
+    );
+    assert_eq!(engine.stats().outbox, 6);
+    for b in &blobs {
+        assert!(buffer.get(&b.digest()).is_some(), "inserted at once");
+    }
+    // Two sent, then two more accepted while the overflow still holds older ones.
+    permits.add_permits(2);
+    let mut order = Vec::new();
+    for _ in 0..2 {
+        order.push(frames.recv().await.unwrap());
+    }
+    let later: Vec<Blob> = (6..8).map(|i| blob(&format!("m{i}"))).collect();
+    for b in &later {
+        assert_eq!(
+            engine.try_broadcast(Recipients::All, b.clone()),
+            Enqueued::Overflow,
+            "behind the overflow, whatever room the outbox has"
+        );
+    }
+    drop(engine);
+    permits.add_permits(100);
+    while let Some(frame) = frames.recv().await {
+        order.push(frame);
+    }
+    let expected: Vec<bytes::Bytes> = blobs.iter().chain(&later).map(|b| b.to_bytes()).collect();
+    assert_eq!(
+        order, expected,
+        "every broadcast sent once, in the order accepted"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn try_broadcast_after_shutdown_is_closed_and_inserts_nothing() {
+    use shardcast::Enqueued;
+    let Cluster { nodes, .. } = cluster(2);
+    let node = &nodes[0];
+    node.engine.shutdown().await;
+    let late = blob("late");
+    assert_eq!(
+        node.engine.try_broadcast(Recipients::All, late.clone()),
+        Enqueued::Closed
+    );
+    assert!(node.buffer.get(&late.digest()).is_none());
+}
