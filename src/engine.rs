@@ -706,18 +706,17 @@ impl<P> Outbox<P> {
     /// left to send. A broadcast goes to the overflow only while the outbox is full, so when
     /// both are empty the next one arrives through the outbox, and waiting on it is enough.
     async fn next(&mut self) -> Option<Outgoing<P>> {
-        loop {
-            if let Some(outgoing) = self.take() {
-                return Some(outgoing);
-            }
-            match self.queued.recv().await {
-                Some(outgoing) => return Some(outgoing),
-                None => {
-                    // Closed and empty: the overflow may still hold the last ones.
-                    let mut overflow = self.overflow.lock().unwrap_or_else(PoisonError::into_inner);
-                    return overflow.pop_front();
-                }
-            }
+        if let Some(outgoing) = self.take() {
+            return Some(outgoing);
+        }
+        match self.queued.recv().await {
+            Some(outgoing) => Some(outgoing),
+            // Closed and empty: the overflow may still hold the last ones.
+            None => self
+                .overflow
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .pop_front(),
         }
     }
 }
