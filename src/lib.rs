@@ -87,7 +87,7 @@
 //! | what the application supplies | `message` ([`Message`], [`Peer`]), `config` ([`Config`], [`ConfigError`]) | |
 //! | receive accounting | `receive` ([`Buffer::receive`], the engine's totals behind `EngineStats`) | what the network delivered and what became of it |
 //! | the receive path | [`engine`] | reader (frames and peer-set updates), workers routed by peer, sender task, stop watcher |
-//! | transports | [`net`] (the traits; `sim`: the simulated WAN; `channel`: push frames yourself), `commonware` (commonware-p2p adapters, the drop-in engine and mailbox, the task-less `oneshot` forwarder) | |
+//! | transports | [`net`] (the traits; `sim`: the simulated WAN; `channel`: push frames yourself), `commonware` (commonware-p2p adapters, the drop-in engine and mailbox), [`forward`] (the task-less `oneshot` forwarder adapters answer subscriptions with) | |
 //! | runtimes | [`runtime`] (`Tokio`, `Commonware<E>`) | the engine's only way to spawn, sleep or hear a stop |
 //! | metrics | [`metrics`] (names, striped counters, both backends), `prometheus` (an HTTP endpoint) | |
 //! | marshal's block buffer | `marshal` | `marshal::core::Buffer` for the commonware mailbox |
@@ -160,6 +160,8 @@ pub mod commonware;
 mod config;
 #[cfg(feature = "engine")]
 pub mod engine;
+#[cfg(feature = "engine")]
+pub mod forward;
 #[cfg(feature = "marshal")]
 pub mod marshal;
 mod message;

@@ -90,7 +90,6 @@ pub use commonware_p2p as p2p;
 pub use commonware_runtime as runtime;
 pub use commonware_utils as utils;
 
-mod forward;
 mod registry;
 
 use crate::config::ConfigError;
@@ -106,7 +105,7 @@ use commonware_codec::{Encode, Read};
 use commonware_cryptography::{Digestible, PublicKey};
 use commonware_p2p::{PeerSetSubscription, Provider};
 use commonware_runtime::{Clock, Handle, IoBuf, Metrics as RuntimeMetrics, Spawner};
-use forward::forward;
+use crate::forward::forward;
 use std::collections::VecDeque;
 use std::pin::pin;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};

@@ -1,1 +1,39 @@
-//! stub
+//! shardcast on commonware 2026.10.0: a drop-in for `commonware_broadcast::buffered`.
+//!
+//! A chain switches with its Cargo.toml and one line:
+//!
+//! ```text
+//! use commonware_broadcast::buffered;        // before
+//! use shardcast_commonware_2026_10 as buffered; // after
+//! ```
+//!
+//! [`Config`] is the reference's seven-field literal, [`Engine::new`] / [`Engine::start`] and
+//! every [`Mailbox`] call keep their signatures, and the mailbox is a
+//! `commonware_broadcast::Broadcaster` (`Recipients<P>`, `Digested<M>`, `Feedback`).
+//!
+//! Everything but the boundary lives in the release-agnostic core, `shardcast`: the cache, the
+//! receive path, the engine and the runtime abstraction. This crate is only that boundary:
+//! the runtime, transport and peer-set glue, the metrics registration (into the
+//! release's registry, with its `Registered` handles kept), and the engine and mailbox.
+//!
+//! What this release's reference does, and this crate with it:
+//! - a peer may cache while it is primary in **any** tracked set (`all.primary`);
+//! - `broadcast` is synchronous: `Feedback::Ok` within `mailbox_size`, `Backoff` beyond it
+//!   (accepted all the same and sent in order), `Closed` once the engine stopped;
+//! - `get` and `subscribe` hand out the cached `Digested<M>`, an `Arc`: no copy of a block;
+//! - metrics keep the reference's names and labels (`peer{sequencer}`, `receive{status}`,
+//!   `subscribe{status}`, `get{status}`, `waiters`), beside shardcast's own.
+//!
+//! Not yet as the reference (see the repository's README for the table): `get` and
+//! `subscribe` made before the engine runs answer from the cache as it is, where the
+//! reference answers them once its loop runs, after the broadcasts queued before them; the
+//! reference's `mailbox_backoff` counter is not registered.
+
+#![forbid(unsafe_code)]
+
+mod engine;
+mod glue;
+mod registry;
+
+pub use engine::{Config, Engine, Mailbox, Options};
+pub use glue::Shared;

@@ -1,8 +1,8 @@
 //! Answers a [`Subscription`] through a `oneshot` channel, with no task: the waker of the
 //! subscription and of the channel's sender is the forwarder itself.
 //!
-//! The reference engine's subscribers hold a `oneshot::Receiver`. [`forward`] serves one from
-//! the buffer directly:
+//! The reference engines' subscribers hold a `oneshot::Receiver` (commonware's `oneshot` is
+//! tokio's). [`forward`] serves one from the buffer directly, for every adapter:
 //!
 //! - when the message arrives, the insert that serves the subscription wakes the forwarder,
 //!   which sends the message on the channel;
@@ -26,7 +26,7 @@ use tokio::sync::oneshot;
 
 /// Sends what `subscription` resolves to, mapped by `map`, on `responder`; drops the
 /// subscription as soon as the responder's receiver is dropped.
-pub(crate) fn forward<M, T>(
+pub fn forward<M, T>(
     mut subscription: Subscription<M>,
     responder: oneshot::Sender<T>,
     map: fn(M) -> T,
