@@ -94,6 +94,7 @@ mod registry;
 
 use crate::config::ConfigError;
 use crate::engine::{self, DEFAULT_MAX_QUEUED_BYTES, EngineConfig};
+use crate::forward::forward;
 use crate::message::{Codec, DecodeError, Message};
 use crate::net::{
     PeerSetSource, PeerSetUpdate, Receiver, Recipients, RecvError, SendError, Sender,
@@ -105,7 +106,6 @@ use commonware_codec::{Encode, Read};
 use commonware_cryptography::{Digestible, PublicKey};
 use commonware_p2p::{PeerSetSubscription, Provider};
 use commonware_runtime::{Clock, Handle, IoBuf, Metrics as RuntimeMetrics, Spawner};
-use crate::forward::forward;
 use std::collections::VecDeque;
 use std::pin::pin;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};

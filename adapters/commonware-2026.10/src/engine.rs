@@ -14,7 +14,7 @@ use shardcast::engine::{self, EngineConfig, Enqueued};
 use shardcast::{Buffer, Config as BufferConfig, ConfigError};
 use std::collections::VecDeque;
 use std::num::NonZeroUsize;
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
 
 /// The reference's configuration, field for field: a chain's `buffered::Config` literal
 /// compiles unchanged against it.
@@ -71,32 +71,34 @@ impl Options {
     }
 }
 
-/// What a mailbox shares with the engine.
+/// Broadcasts made before the engine ran, in order (`None` once it ran or closed).
+type Early<P, M> = Arc<Mutex<Option<VecDeque<(Recipients<P>, Digested<M>)>>>>;
+
+/// What the mailboxes share. Only they hold it (the engine's task holds a `Weak`): when the
+/// last one drops, so does their handle on the running engine, which then sends what it
+/// accepted and stops.
 struct Inner<P: PublicKey, M: Digestible + Codec> {
     buffer: Arc<Buffer<P, Shared<M>>>,
     /// The running engine, once started.
     running: OnceLock<engine::Engine<P, Shared<M>>>,
-    /// Broadcasts made before the engine ran, in order (`None` once it ran or closed).
-    early: Mutex<Option<VecDeque<(Recipients<P>, Digested<M>)>>>,
+    early: Early<P, M>,
     mailbox_size: usize,
-    /// The metrics' registrations, unregistered when the last mailbox and the engine are gone.
-    _metrics: Handles,
-}
-
-impl<P: PublicKey, M: Digestible + Codec> Inner<P, M> {
-    fn close(&self) {
-        *self.early.lock().unwrap_or_else(PoisonError::into_inner) = None;
-        self.buffer.close();
-    }
+    /// The metrics' registrations, unregistered once the mailboxes and the engine are gone.
+    _metrics: Arc<Handles>,
 }
 
 /// Closes the buffer when dropped: when the engine never ran (dropped without
 /// [`Engine::start`], or its task aborted first) and when its task ends.
-struct Closer<P: PublicKey, M: Digestible + Codec>(Arc<Inner<P, M>>);
+struct Closer<P: PublicKey, M: Digestible + Codec> {
+    buffer: Arc<Buffer<P, Shared<M>>>,
+    early: Early<P, M>,
+    _metrics: Arc<Handles>,
+}
 
 impl<P: PublicKey, M: Digestible + Codec> Drop for Closer<P, M> {
     fn drop(&mut self) {
-        self.0.close();
+        *self.early.lock().unwrap_or_else(PoisonError::into_inner) = None;
+        self.buffer.close();
     }
 }
 
@@ -110,6 +112,7 @@ where
     public_key: P,
     peer_provider: D,
     config: EngineConfig<M::Cfg>,
+    inner: Weak<Inner<P, M>>,
     closer: Closer<P, M>,
     _strategy: T,
 }
@@ -170,25 +173,30 @@ where
         // Labelled as the reference labels them: the key's `Display`.
         let buffer = Buffer::with_registry(buffer_config, &mut registry)?
             .with_peer_label(|peer: &P| peer.to_string());
-        let handles = registry.handles;
+        let handles = Arc::new(registry.handles);
+        let buffer = Arc::new(buffer);
+        let early: Early<P, M> = Arc::new(Mutex::new(Some(VecDeque::new())));
         let inner = Arc::new(Inner {
-            buffer: Arc::new(buffer),
+            buffer: buffer.clone(),
             running: OnceLock::new(),
-            early: Mutex::new(Some(VecDeque::new())),
+            early: early.clone(),
             mailbox_size: config.mailbox_size.get(),
-            _metrics: handles,
+            _metrics: handles.clone(),
         });
-        let mailbox = Mailbox {
-            inner: inner.clone(),
-        };
         let engine = Self {
             context,
             public_key: config.public_key,
             peer_provider: config.peer_provider,
             config: engine_config,
-            closer: Closer(inner),
+            inner: Arc::downgrade(&inner),
+            closer: Closer {
+                buffer,
+                early,
+                _metrics: handles,
+            },
             _strategy: config.strategy,
         };
+        let mailbox = Mailbox { inner };
         Ok((engine, mailbox))
     }
 
@@ -210,13 +218,13 @@ where
             public_key,
             mut peer_provider,
             config,
+            inner,
             closer,
             _strategy,
         } = self;
-        let weak = Arc::downgrade(&closer.0);
         context.spawn(move |context| async move {
             let closer = closer;
-            let buffer = closer.0.buffer.clone();
+            let buffer = closer.buffer.clone();
             let peer_sets = P2pPeerSets::subscribe(&mut peer_provider).await;
             let engine = engine::Engine::start_on(
                 &glue::Context(Arc::new(context)),
@@ -235,19 +243,14 @@ where
             // held while a broadcast runs (an insert may run user code).
             loop {
                 let batch = {
-                    let mut early = closer
-                        .0
-                        .early
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner);
+                    let mut early = closer.early.lock().unwrap_or_else(PoisonError::into_inner);
                     match early.as_mut() {
                         Some(queue) if !queue.is_empty() => std::mem::take(queue),
                         Some(_) => {
-                            // No mailbox left (only the closer holds the state): nothing can
-                            // broadcast again; dropping our handle lets the engine send what
-                            // it accepted and stop.
-                            if weak.strong_count() > 1 {
-                                let _ = closer.0.running.set(engine.clone());
+                            // With no mailbox left nothing can broadcast again: dropping our
+                            // handle lets the engine send what it accepted and stop.
+                            if let Some(inner) = inner.upgrade() {
+                                let _ = inner.running.set(engine.clone());
                             }
                             *early = None;
                             break;
@@ -325,6 +328,9 @@ impl<P: PublicKey, M: Digestible + Codec> commonware_broadcast::Broadcaster for 
     /// stopped. Before the engine runs, broadcasts wait, in order, and are sent once it has
     /// applied its first peer set.
     fn broadcast(&self, recipients: Recipients<P>, message: Digested<M>) -> Feedback {
+        if self.inner.buffer.is_closed() {
+            return Feedback::Closed;
+        }
         if let Some(engine) = self.inner.running.get() {
             return match engine.try_broadcast(glue::from_p2p(recipients), Shared(message)) {
                 Enqueued::Outbox => Feedback::Ok,

@@ -35,5 +35,7 @@ mod engine;
 mod glue;
 mod registry;
 
+/// What `broadcast` answers (the release's `commonware_actor::Feedback`).
+pub use commonware_actor::Feedback;
 pub use engine::{Config, Engine, Mailbox, Options};
 pub use glue::Shared;
