@@ -8,6 +8,7 @@ use commonware_codec::Codec;
 use commonware_cryptography::{Digested, Digestible, PublicKey};
 use commonware_p2p::{Provider, Recipients};
 use commonware_parallel::Strategy;
+use commonware_runtime::telemetry::metrics::{Counter, MetricsExt as _};
 use commonware_runtime::{Clock, Handle, Metrics, Spawner};
 use commonware_utils::channel::oneshot;
 use shardcast::engine::{self, EngineConfig, Enqueued};
@@ -15,6 +16,7 @@ use shardcast::{Buffer, Config as BufferConfig, ConfigError};
 use std::collections::VecDeque;
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
+use tokio::sync::watch;
 
 /// The reference's configuration, field for field: a chain's `buffered::Config` literal
 /// compiles unchanged against it.
@@ -82,16 +84,25 @@ struct Inner<P: PublicKey, M: Digestible + Codec> {
     /// The running engine, once started.
     running: OnceLock<engine::Engine<P, Shared<M>>>,
     early: Early<P, M>,
+    /// `true` once the engine runs (the early broadcasts sent) or can never run.
+    ready: Ready,
     mailbox_size: usize,
+    /// `mailbox_backoff_total`, as the reference's mailbox counts each `Backoff`.
+    backoff: Counter,
     /// The metrics' registrations, unregistered once the mailboxes and the engine are gone.
     _metrics: Arc<Handles>,
 }
+
+/// Whether requests can be answered: before the engine runs, a `get` waits for it, as the
+/// reference's request waits in its mailbox, so that it sees the broadcasts made before it.
+type Ready = Arc<watch::Sender<bool>>;
 
 /// Closes the buffer when dropped: when the engine never ran (dropped without
 /// [`Engine::start`], or its task aborted first) and when its task ends.
 struct Closer<P: PublicKey, M: Digestible + Codec> {
     buffer: Arc<Buffer<P, Shared<M>>>,
     early: Early<P, M>,
+    ready: Ready,
     _metrics: Arc<Handles>,
 }
 
@@ -99,6 +110,7 @@ impl<P: PublicKey, M: Digestible + Codec> Drop for Closer<P, M> {
     fn drop(&mut self) {
         *self.early.lock().unwrap_or_else(PoisonError::into_inner) = None;
         self.buffer.close();
+        self.ready.send_replace(true);
     }
 }
 
@@ -173,14 +185,20 @@ where
         // Labelled as the reference labels them: the key's `Display`.
         let buffer = Buffer::with_registry(buffer_config, &mut registry)?
             .with_peer_label(|peer: &P| peer.to_string());
+        let backoff = context
+            .child("mailbox")
+            .counter("backoff", "number of enqueue calls that requested backoff");
         let handles = Arc::new(registry.handles);
         let buffer = Arc::new(buffer);
         let early: Early<P, M> = Arc::new(Mutex::new(Some(VecDeque::new())));
+        let ready: Ready = Arc::new(watch::channel(false).0);
         let inner = Arc::new(Inner {
             buffer: buffer.clone(),
             running: OnceLock::new(),
             early: early.clone(),
+            ready: ready.clone(),
             mailbox_size: config.mailbox_size.get(),
+            backoff,
             _metrics: handles.clone(),
         });
         let engine = Self {
@@ -192,6 +210,7 @@ where
             closer: Closer {
                 buffer,
                 early,
+                ready,
                 _metrics: handles,
             },
             _strategy: config.strategy,
@@ -253,6 +272,7 @@ where
                                 let _ = inner.running.set(engine.clone());
                             }
                             *early = None;
+                            closer.ready.send_replace(true);
                             break;
                         }
                         None => break,
@@ -285,7 +305,12 @@ impl<P: PublicKey, M: Digestible + Codec> Clone for Mailbox<P, M> {
 impl<P: PublicKey, M: Digestible + Codec> Mailbox<P, M> {
     /// The message with `digest`, if cached, sharing its `Arc` (never a copy); `None` on a
     /// miss and once the engine stopped.
+    ///
+    /// Before the engine runs, it waits for it (as the reference's request waits in its
+    /// mailbox), so that it sees the broadcasts made before it.
     pub async fn get(&self, digest: M::Digest) -> Option<Digested<M>> {
+        let mut ready = self.inner.ready.subscribe();
+        let _ = ready.wait_for(|ready| *ready).await;
         let buffer = &self.inner.buffer;
         if buffer.is_closed() {
             return None;
@@ -328,6 +353,17 @@ impl<P: PublicKey, M: Digestible + Codec> commonware_broadcast::Broadcaster for 
     /// stopped. Before the engine runs, broadcasts wait, in order, and are sent once it has
     /// applied its first peer set.
     fn broadcast(&self, recipients: Recipients<P>, message: Digested<M>) -> Feedback {
+        let feedback = self.enqueue(recipients, message);
+        if feedback == Feedback::Backoff {
+            self.inner.backoff.inc();
+        }
+        feedback
+    }
+}
+
+impl<P: PublicKey, M: Digestible + Codec> Mailbox<P, M> {
+    /// [`broadcast`](commonware_broadcast::Broadcaster::broadcast)'s work.
+    fn enqueue(&self, recipients: Recipients<P>, message: Digested<M>) -> Feedback {
         if self.inner.buffer.is_closed() {
             return Feedback::Closed;
         }

@@ -24,10 +24,12 @@
 //! - metrics keep the reference's names and labels (`peer{sequencer}`, `receive{status}`,
 //!   `subscribe{status}`, `get{status}`, `waiters`), beside shardcast's own.
 //!
-//! Not yet as the reference (see the repository's README for the table): `get` and
-//! `subscribe` made before the engine runs answer from the cache as it is, where the
-//! reference answers them once its loop runs, after the broadcasts queued before them; the
-//! reference's `mailbox_backoff` counter is not registered.
+//! - before the engine runs, broadcasts wait in order and are sent once it applied its first
+//!   peer set; a `get` waits for it and sees them; a `subscribe` is answered by them;
+//! - `mailbox_backoff_total` counts each `Backoff`, on the context's `mailbox` child.
+//!
+//! Not yet as the reference (see the repository's README for the table): the digest of a
+//! received message is computed on the engine's workers, not on `strategy`.
 
 #![forbid(unsafe_code)]
 

@@ -15,7 +15,8 @@ use commonware_p2p::{Manager as _, Recipients};
 use commonware_parallel::Sequential;
 use commonware_runtime::telemetry::metrics::count_running_tasks;
 use commonware_runtime::{
-    BufMut, Clock as _, Metrics as _, Quota, Runner as _, Supervisor as _, deterministic,
+    BufMut, Clock as _, Metrics as _, Quota, Runner as _, Spawner as _, Supervisor as _,
+    deterministic,
 };
 use commonware_utils::{NZUsize, ordered::Set, probability};
 use shardcast_commonware_2026_10::{self as buffered, Feedback};
@@ -354,6 +355,41 @@ fn broadcasts_before_start_back_off_past_mailbox_size_and_all_arrive_in_order() 
         }
         context.sleep(SETTLE).await;
         assert!(sender.get(notes[0].digest()).await.is_some());
+        let backoffs = context
+            .encode()
+            .lines()
+            .find(|l| {
+                l.starts_with("test_peer_mailbox_backoff_total")
+                    && l.contains(&net.peers[0].to_string())
+            })
+            .map(|l| l.rsplit(' ').next().unwrap().to_owned());
+        assert_eq!(
+            backoffs.as_deref(),
+            Some("3"),
+            "each Backoff counted, as the reference's mailbox counts it"
+        );
+    });
+}
+
+#[test]
+fn a_get_made_before_start_waits_for_the_engine_and_sees_the_broadcasts_before_it() {
+    deterministic(9, |context| async move {
+        let mut net = network(&context, 2, 1).await;
+        let (engine, mailbox) = engine(&context, &net, 0, 1024);
+        let note = Note::new("before start");
+        assert_eq!(
+            mailbox.broadcast(Recipients::All, note.digested()),
+            Feedback::Ok
+        );
+        let early = mailbox.clone();
+        let digest = note.digest();
+        let get = context
+            .child("get")
+            .spawn(move |_| async move { early.get(digest).await });
+        context.sleep(Duration::from_millis(50)).await;
+        drop(engine.start(net.networks[0].take().unwrap()));
+        let got = get.await.expect("the get task ends");
+        assert_eq!(got.expect("answered after the broadcast").inner(), &note);
     });
 }
 
