@@ -32,9 +32,12 @@
 //! received message is computed on the engine's workers, not on `strategy`.
 
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod engine;
 mod glue;
+#[cfg(feature = "marshal")]
+pub mod marshal;
 mod registry;
 
 /// What `broadcast` answers (the release's `commonware_actor::Feedback`).

@@ -5,30 +5,16 @@
 
 use commonware_broadcast::Broadcaster as _;
 use commonware_codec::{Buf, EncodeSize, Error as CodecError, RangeCfg, Read, ReadRangeExt, Write};
-use commonware_cryptography::{
-    Digested, Digestible, Hasher, Sha256, Signer as _,
-    ed25519::{PrivateKey, PublicKey},
-    sha256::Digest,
-};
-use commonware_p2p::simulated::{self, Link, Network, Oracle};
+use commonware_cryptography::{Digested, Digestible, Hasher, Sha256, sha256::Digest};
 use commonware_p2p::{Manager as _, Recipients};
-use commonware_parallel::Sequential;
 use commonware_runtime::telemetry::metrics::count_running_tasks;
 use commonware_runtime::{
-    BufMut, Clock as _, Metrics as _, Quota, Runner as _, Spawner as _, Supervisor as _,
-    deterministic,
+    BufMut, Clock as _, Metrics as _, Spawner as _, Supervisor as _, deterministic,
 };
-use commonware_utils::{NZUsize, ordered::Set, probability};
-use shardcast_commonware_2026_10::{self as buffered, Feedback};
-use std::num::NonZeroU32;
+use commonware_utils::ordered::Set;
+use shardcast_commonware_2026_10::Feedback;
 use std::sync::Arc;
 use std::time::Duration;
-
-const DEQUE: usize = 10;
-const LATENCY: Duration = Duration::from_millis(100);
-/// Longer than any delivery here.
-const SETTLE: Duration = Duration::from_millis(300);
-const QUOTA: Quota = Quota::per_second(NonZeroU32::MAX);
 
 /// A message of the chain's own type: a payload, identified by its SHA-256.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -69,98 +55,19 @@ impl Read for Note {
     }
 }
 
-type Mailbox = buffered::Mailbox<PublicKey, Note>;
-type Registration = (
-    simulated::Sender<PublicKey, deterministic::Context>,
-    simulated::Receiver<PublicKey>,
-);
+mod common;
+use common::{Net, SETTLE, deterministic, network};
 
-struct Net {
-    peers: Vec<PublicKey>,
-    oracle: Oracle<PublicKey, deterministic::Context>,
-    networks: Vec<Option<Registration>>,
-}
+type Mailbox = common::Mailbox<Note>;
 
-/// `n` peers, fully linked, tracked as set 0 (`tracked` sets kept by the network).
-async fn network(context: &deterministic::Context, n: usize, tracked: usize) -> Net {
-    let (network, oracle) = Network::<deterministic::Context, PublicKey>::new(
-        context.child("network"),
-        simulated::Config {
-            max_size: 1024 * 1024,
-            max_peers_per_set: NZUsize!(n),
-            disconnect_on_block: true,
-            tracked_peer_sets: NZUsize!(tracked),
-        },
-    );
-    network.start();
-    let mut peers: Vec<PublicKey> = (0..n as u64)
-        .map(|seed| PrivateKey::from_seed(seed).public_key())
-        .collect();
-    peers.sort();
-    let mut networks = Vec::new();
-    for peer in &peers {
-        let registration = oracle
-            .control(peer.clone())
-            .register(0, QUOTA)
-            .await
-            .unwrap();
-        networks.push(Some(registration));
-    }
-    let link = Link {
-        latency: LATENCY,
-        jitter: Duration::ZERO,
-        success_rate: probability!(1.0),
-    };
-    for a in &peers {
-        for b in &peers {
-            if a != b {
-                oracle
-                    .add_link(a.clone(), b.clone(), link.clone())
-                    .await
-                    .unwrap();
-            }
-        }
-    }
-    let _ = oracle
-        .manager()
-        .track(0, Set::from_iter_dedup(peers.clone()));
-    Net {
-        peers,
-        oracle,
-        networks,
-    }
-}
-
-type Engine = buffered::Engine<
-    deterministic::Context,
-    PublicKey,
-    Note,
-    simulated::Manager<PublicKey, deterministic::Context>,
-    Sequential,
->;
-
-/// Builds peer `i`'s engine with the reference's literal.
+/// Peer `i`'s engine for notes.
 fn engine(
     context: &deterministic::Context,
     net: &Net,
     i: usize,
     mailbox_size: usize,
-) -> (Engine, Mailbox) {
-    let config = buffered::Config {
-        public_key: net.peers[i].clone(),
-        mailbox_size: std::num::NonZeroUsize::new(mailbox_size).unwrap(),
-        deque_size: DEQUE,
-        priority: false,
-        codec_config: RangeCfg::from(..),
-        peer_provider: net.oracle.manager(),
-        strategy: Sequential,
-    };
-    buffered::Engine::new(
-        context
-            .child("peer")
-            .with_attribute("public_key", &net.peers[i]),
-        config,
-    )
+) -> (common::Engine<Note>, Mailbox) {
+    common::engine(context, net, i, mailbox_size, RangeCfg::from(..))
 }
 
 /// Every peer's engine, started, after the first peer set had time to apply.
@@ -175,30 +82,6 @@ async fn started(context: &deterministic::Context, net: &mut Net) -> Vec<Mailbox
     context.sleep(Duration::from_millis(10)).await;
     mailboxes
 }
-
-/// Runs `scenario` twice on `seed` and checks both runs end in the same auditor state.
-fn deterministic<F, Fut>(seed: u64, scenario: F)
-where
-    F: Fn(deterministic::Context) -> Fut,
-    Fut: std::future::Future<Output = ()>,
-{
-    let run = || {
-        let runner = deterministic::Runner::new(
-            deterministic::Config::new()
-                .with_seed(seed)
-                .with_timeout(Some(Duration::from_secs(30))),
-        );
-        runner.start(|context| {
-            let fut = scenario(context.child("test"));
-            async move {
-                fut.await;
-                context.auditor().state()
-            }
-        })
-    };
-    assert_eq!(run(), run(), "one seed, one execution");
-}
-
 #[test]
 fn a_broadcast_reaches_every_peer_and_its_own_cache() {
     deterministic(1, |context| async move {
