@@ -7,6 +7,73 @@
 //! use shardcast_commonware_2026_10 as buffered; // after
 //! ```
 //!
+//! ```
+//! use commonware_broadcast::Broadcaster as _;
+//! use commonware_cryptography::{Digested, Digestible, Signer as _, ed25519};
+//! use commonware_p2p::{Manager as _, Recipients, simulated};
+//! use commonware_parallel::Sequential;
+//! use commonware_runtime::{Clock as _, Quota, Runner as _, Supervisor as _, deterministic};
+//! use commonware_utils::{NZUsize, ordered::Set};
+//! use shardcast_commonware_2026_10 as buffered;
+//! # use commonware_codec::{Buf, EncodeSize, Error, RangeCfg, Read, ReadRangeExt, Write};
+//! # use commonware_cryptography::{Hasher, Sha256, sha256::Digest};
+//! # use commonware_runtime::BufMut;
+//! # #[derive(Clone, Debug, PartialEq)]
+//! # struct Block(Vec<u8>);
+//! # impl Digestible for Block {
+//! #     type Digest = Digest;
+//! #     fn digest(&self) -> Digest { Sha256::hash(&[&self.0]) }
+//! # }
+//! # impl Write for Block { fn write(&self, buf: &mut impl BufMut) { self.0.write(buf) } }
+//! # impl EncodeSize for Block { fn encode_size(&self) -> usize { self.0.encode_size() } }
+//! # impl Read for Block {
+//! #     type Cfg = RangeCfg<usize>;
+//! #     fn read_cfg(buf: &mut impl Buf, cfg: &Self::Cfg) -> Result<Self, Error> {
+//! #         Ok(Self(Vec::<u8>::read_range(buf, *cfg)?))
+//! #     }
+//! # }
+//!
+//! deterministic::Runner::default().start(|context| async move {
+//!     let key = ed25519::PrivateKey::from_seed(0).public_key();
+//!     let (network, oracle) = simulated::Network::new(
+//!         context.child("network"),
+//!         simulated::Config {
+//!             max_size: 1 << 20,
+//!             max_peers_per_set: NZUsize!(1),
+//!             disconnect_on_block: true,
+//!             tracked_peer_sets: NZUsize!(1),
+//!         },
+//!     );
+//!     network.start();
+//!     let _ = oracle.manager().track(0, Set::from_iter_dedup([key.clone()]));
+//!     let channel = oracle
+//!         .control(key.clone())
+//!         .register(0, Quota::per_second(std::num::NonZeroU32::MAX))
+//!         .await
+//!         .unwrap();
+//!
+//!     // The reference's literal, unchanged.
+//!     let (engine, mailbox) = buffered::Engine::new(
+//!         context.child("buffer"),
+//!         buffered::Config {
+//!             public_key: key.clone(),
+//!             mailbox_size: NZUsize!(1024),
+//!             deque_size: 10,
+//!             priority: false,
+//!             codec_config: RangeCfg::from(..),
+//!             peer_provider: oracle.manager(),
+//!             strategy: Sequential,
+//!         },
+//!     );
+//!     engine.start(channel);
+//!
+//!     let block = Block(b"block 1".to_vec());
+//!     let digest = block.digest();
+//!     assert!(mailbox.broadcast(Recipients::All, Digested::precomputed(block.clone(), digest)).accepted());
+//!     assert_eq!(mailbox.get(digest).await.unwrap().inner(), &block);
+//! });
+//! ```
+//!
 //! [`Config`] is the reference's seven-field literal, [`Engine::new`] / [`Engine::start`] and
 //! every [`Mailbox`] call keep their signatures, and the mailbox is a
 //! `commonware_broadcast::Broadcaster` (`Recipients<P>`, `Digested<M>`, `Feedback`).
