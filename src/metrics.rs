@@ -9,11 +9,13 @@
 //! - **the [`metrics`] facade**, for [`Buffer::new`](crate::Buffer::new) and the tokio engine:
 //!   install a recorder (for example `metrics-exporter-prometheus`) *before* building the
 //!   buffer. Names carry the configured prefix (default `shardcast_`).
-//! - **a commonware runtime's registry** (feature `commonware`), for
-//!   [`commonware::Engine`](crate::commonware::Engine): the metrics are registered with
-//!   `context.register`, as prometheus-client types, under the context's label, so they appear
-//!   in `context.encode()` beside the application's own. prometheus-client appends `_total` to
-//!   counter names, so the names below read the same in both.
+//! - **a [`Registry`] of the caller's**, for [`Buffer::with_registry`](crate::Buffer::with_registry):
+//!   every series is handed over once, as a cell ([`CounterCell`], [`GaugeCell`]) the buffer
+//!   counts into and the registry reads at scrape time. This is how each commonware adapter
+//!   puts the metrics in its runtime's registry (`context.encode()`, under the context's
+//!   label) with the prometheus-client version of its release, while the core names none.
+//!   prometheus-client appends `_total` to counter names, so the names below read the same in
+//!   both.
 //!
 //! # Striped counters, and how fresh a count is
 //!
