@@ -309,8 +309,10 @@ impl<P: PublicKey, M: Digestible + Codec> Mailbox<P, M> {
     /// Before the engine runs, it waits for it (as the reference's request waits in its
     /// mailbox), so that it sees the broadcasts made before it.
     pub async fn get(&self, digest: M::Digest) -> Option<Digested<M>> {
-        let mut ready = self.inner.ready.subscribe();
-        let _ = ready.wait_for(|ready| *ready).await;
+        if self.inner.running.get().is_none() {
+            let mut ready = self.inner.ready.subscribe();
+            let _ = ready.wait_for(|ready| *ready).await;
+        }
         let buffer = &self.inner.buffer;
         if buffer.is_closed() {
             return None;
