@@ -1,0 +1,205 @@
+// One seeded sequence of operations against `buffered` (the including module says which).
+
+use commonware_broadcast::Broadcaster as _;
+use commonware_codec::{Buf, EncodeSize, Error as CodecError, RangeCfg, Read, ReadRangeExt, Write};
+use commonware_cryptography::{Digested, Digestible, Hasher, Sha256, Signer as _, ed25519, sha256};
+use commonware_p2p::{Manager as _, Recipients, simulated};
+use commonware_parallel::Sequential;
+use commonware_runtime::{BufMut, Clock as _, Quota, Runner as _, Supervisor as _, deterministic};
+use commonware_utils::{NZUsize, ordered::Set, probability};
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+type Key = ed25519::PublicKey;
+const NODES: usize = 4;
+const STEPS: usize = 24;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Note(Vec<u8>);
+
+impl Digestible for Note {
+    type Digest = sha256::Digest;
+    fn digest(&self) -> sha256::Digest {
+        Sha256::hash(&[&self.0])
+    }
+}
+
+impl Write for Note {
+    fn write(&self, buf: &mut impl BufMut) {
+        self.0.write(buf);
+    }
+}
+
+impl EncodeSize for Note {
+    fn encode_size(&self) -> usize {
+        self.0.encode_size()
+    }
+}
+
+impl Read for Note {
+    type Cfg = RangeCfg<usize>;
+    fn read_cfg(buf: &mut impl Buf, range: &Self::Cfg) -> Result<Self, CodecError> {
+        Ok(Self(Vec::<u8>::read_range(buf, *range)?))
+    }
+}
+
+/// The generator: splitmix64, so both arms draw the same operations.
+struct Draw(u64);
+
+impl Draw {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+fn note(id: usize) -> Note {
+    Note(format!("note {id}").into_bytes())
+}
+
+/// What was observed after each step.
+pub fn run(seed: u64) -> Vec<Vec<String>> {
+    let config = deterministic::Config::new().with_seed(seed);
+    deterministic::Runner::new(config).start(|context| async move {
+        let mut draw = Draw(seed);
+        let mut keys: Vec<Key> = (0..NODES as u64)
+            .map(|i| ed25519::PrivateKey::from_seed(i).public_key())
+            .collect();
+        keys.sort();
+        let (network, oracle) = simulated::Network::new(
+            context.child("network"),
+            simulated::Config {
+                max_size: 1 << 20,
+                max_peers_per_set: NZUsize!(NODES),
+                disconnect_on_block: true,
+                tracked_peer_sets: NZUsize!(2),
+            },
+        );
+        network.start();
+        let _ = oracle
+            .manager()
+            .track(0, Set::from_iter_dedup(keys.iter().cloned()));
+        let mut mailboxes: Vec<buffered::Mailbox<Key, Note>> = Vec::new();
+        for key in &keys {
+            let channel = oracle
+                .control(key.clone())
+                .register(0, Quota::per_second(NonZeroU32::MAX))
+                .await
+                .unwrap();
+            for other in &keys {
+                if other != key {
+                    let link = simulated::Link {
+                        latency: Duration::from_millis(50),
+                        jitter: Duration::ZERO,
+                        success_rate: probability!(1.0),
+                    };
+                    oracle
+                        .add_link(key.clone(), other.clone(), link)
+                        .await
+                        .unwrap();
+                }
+            }
+            let (engine, mailbox) = buffered::Engine::new(
+                context.child("node").with_attribute("key", key),
+                buffered::Config {
+                    public_key: key.clone(),
+                    mailbox_size: NZUsize!(1024),
+                    deque_size: 3,
+                    priority: false,
+                    codec_config: RangeCfg::from(..),
+                    peer_provider: oracle.manager(),
+                    strategy: Sequential,
+                },
+            );
+            drop(engine.start(channel));
+            mailboxes.push(mailbox);
+        }
+        context.sleep(Duration::from_millis(10)).await;
+
+        let mut set_id = 0u64;
+        let mut subscriptions: Vec<(
+            usize,
+            usize,
+            commonware_utils::channel::oneshot::Receiver<Digested<Note>>,
+        )> = Vec::new();
+        let mut trace = Vec::new();
+        for step in 0..STEPS {
+            let mut seen = Vec::new();
+            match draw.below(6) {
+                0 | 1 => {
+                    let from = draw.below(NODES);
+                    let id = draw.below(12);
+                    let recipients = if draw.below(2) == 0 {
+                        Recipients::All
+                    } else {
+                        let to = draw.below(NODES);
+                        Recipients::Some(vec![keys[to].clone()])
+                    };
+                    let n = note(id);
+                    let accepted = mailboxes[from]
+                        .broadcast(recipients, Digested::precomputed(n.clone(), n.digest()))
+                        .accepted();
+                    seen.push(format!("broadcast {id} from {from}: {accepted}"));
+                }
+                2 => {
+                    let at = draw.below(NODES);
+                    let id = draw.below(12);
+                    subscriptions.push((at, id, mailboxes[at].subscribe(note(id).digest())));
+                    seen.push(format!("subscribe {id} at {at}"));
+                }
+                3 if !subscriptions.is_empty() => {
+                    let (at, id, _) = subscriptions.remove(draw.below(subscriptions.len()));
+                    seen.push(format!("drop subscription {id} at {at}"));
+                }
+                4 => {
+                    set_id += 1;
+                    let members: Vec<Key> = keys
+                        .iter()
+                        .filter(|_| draw.below(3) != 0)
+                        .cloned()
+                        .collect();
+                    let members = if members.is_empty() {
+                        vec![keys[0].clone()]
+                    } else {
+                        members
+                    };
+                    seen.push(format!("track {set_id}: {} members", members.len()));
+                    let _ = oracle
+                        .manager()
+                        .track(set_id, Set::from_iter_dedup(members));
+                }
+                _ => {}
+            }
+            // Quiescent point: longer than the links' latency.
+            context.sleep(Duration::from_millis(200)).await;
+            for (at, mailbox) in mailboxes.iter().enumerate() {
+                for id in 0..12 {
+                    if let Some(found) = mailbox.get(note(id).digest()).await {
+                        assert_eq!(found.inner(), &note(id));
+                        seen.push(format!("step {step}: {at} has {id}"));
+                    }
+                }
+            }
+            for (at, id, receiver) in &mut subscriptions {
+                let state = match receiver.try_recv() {
+                    Ok(got) => format!("answered with {}", got.inner() == &note(*id)),
+                    Err(commonware_utils::channel::oneshot::error::TryRecvError::Empty) => {
+                        "pending".to_owned()
+                    }
+                    Err(commonware_utils::channel::oneshot::error::TryRecvError::Closed) => {
+                        "closed".to_owned()
+                    }
+                };
+                seen.push(format!("subscription {id} at {at}: {state}"));
+            }
+            trace.push(seen);
+        }
+        trace
+    })
+}
