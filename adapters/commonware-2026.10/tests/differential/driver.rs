@@ -63,6 +63,14 @@ fn note(id: usize) -> Note {
     Note(format!("note {id}").into_bytes())
 }
 
+fn link() -> simulated::Link {
+    simulated::Link {
+        latency: Duration::from_millis(50),
+        jitter: Duration::ZERO,
+        success_rate: probability!(1.0),
+    }
+}
+
 /// What was observed after each step.
 pub fn run(seed: u64) -> Vec<Vec<String>> {
     let config = deterministic::Config::new().with_seed(seed);
@@ -94,13 +102,8 @@ pub fn run(seed: u64) -> Vec<Vec<String>> {
                 .unwrap();
             for other in &keys {
                 if other != key {
-                    let link = simulated::Link {
-                        latency: Duration::from_millis(50),
-                        jitter: Duration::ZERO,
-                        success_rate: probability!(1.0),
-                    };
                     oracle
-                        .add_link(key.clone(), other.clone(), link)
+                        .add_link(key.clone(), other.clone(), link())
                         .await
                         .unwrap();
                 }
@@ -123,6 +126,7 @@ pub fn run(seed: u64) -> Vec<Vec<String>> {
         context.sleep(Duration::from_millis(10)).await;
 
         let mut set_id = 0u64;
+        let mut cut: Vec<(usize, usize)> = Vec::new();
         let mut subscriptions: Vec<(
             usize,
             usize,
@@ -131,7 +135,7 @@ pub fn run(seed: u64) -> Vec<Vec<String>> {
         let mut trace = Vec::new();
         for step in 0..STEPS {
             let mut seen = Vec::new();
-            match draw.below(6) {
+            match draw.below(7) {
                 0 | 1 => {
                     let from = draw.below(NODES);
                     let id = draw.below(12);
@@ -173,6 +177,24 @@ pub fn run(seed: u64) -> Vec<Vec<String>> {
                     let _ = oracle
                         .manager()
                         .track(set_id, Set::from_iter_dedup(members));
+                }
+                5 => {
+                    // Cut a link pair, or heal it if it is cut.
+                    let a = draw.below(NODES);
+                    let b = (a + 1 + draw.below(NODES - 1)) % NODES;
+                    let pair = (a.min(b), a.max(b));
+                    let (x, y) = (keys[pair.0].clone(), keys[pair.1].clone());
+                    if let Some(at) = cut.iter().position(|p| *p == pair) {
+                        cut.remove(at);
+                        oracle.add_link(x.clone(), y.clone(), link()).await.unwrap();
+                        oracle.add_link(y, x, link()).await.unwrap();
+                        seen.push(format!("heal {pair:?}"));
+                    } else {
+                        cut.push(pair);
+                        oracle.remove_link(x.clone(), y.clone()).await.unwrap();
+                        oracle.remove_link(y, x).await.unwrap();
+                        seen.push(format!("cut {pair:?}"));
+                    }
                 }
                 _ => {}
             }
