@@ -7,6 +7,8 @@
 //!
 //! `DIFF_SEEDS=N cargo test --release --test differential` (default 100 seeds).
 
+mod common;
+
 mod reference {
     use commonware_broadcast::buffered;
     include!("differential/driver.rs");

@@ -4,58 +4,19 @@
 //! literal. Each scenario also runs twice on one seed and compares the runtime's auditor.
 
 use commonware_broadcast::Broadcaster as _;
-use commonware_codec::{Buf, EncodeSize, Error as CodecError, RangeCfg, Read, ReadRangeExt, Write};
-use commonware_cryptography::{Digested, Digestible, Hasher, Sha256, sha256::Digest};
+use commonware_codec::RangeCfg;
+use commonware_cryptography::{Digested, Digestible, Hasher, Sha256};
 use commonware_p2p::{Manager as _, Recipients};
 use commonware_runtime::telemetry::metrics::count_running_tasks;
-use commonware_runtime::{
-    BufMut, Clock as _, Metrics as _, Spawner as _, Supervisor as _, deterministic,
-};
+use commonware_runtime::{Clock as _, Metrics as _, Spawner as _, Supervisor as _, deterministic};
 use commonware_utils::ordered::Set;
 use shardcast_commonware_2026_10::Feedback;
 use std::sync::Arc;
 use std::time::Duration;
 
 /// A message of the chain's own type: a payload, identified by its SHA-256.
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct Note(Vec<u8>);
-
-impl Note {
-    fn new(text: &str) -> Self {
-        Self(text.as_bytes().to_vec())
-    }
-    fn digested(&self) -> Digested<Self> {
-        Digested::precomputed(self.clone(), self.digest())
-    }
-}
-
-impl Digestible for Note {
-    type Digest = Digest;
-    fn digest(&self) -> Digest {
-        Sha256::hash(&[&self.0])
-    }
-}
-
-impl Write for Note {
-    fn write(&self, buf: &mut impl BufMut) {
-        self.0.write(buf);
-    }
-}
-
-impl EncodeSize for Note {
-    fn encode_size(&self) -> usize {
-        self.0.encode_size()
-    }
-}
-
-impl Read for Note {
-    type Cfg = RangeCfg<usize>;
-    fn read_cfg(buf: &mut impl Buf, range: &Self::Cfg) -> Result<Self, CodecError> {
-        Ok(Self(Vec::<u8>::read_range(buf, *range)?))
-    }
-}
-
 mod common;
+use common::note::Note;
 use common::{Net, SETTLE, deterministic, network};
 
 type Mailbox = common::Mailbox<Note>;

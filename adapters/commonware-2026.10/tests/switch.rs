@@ -5,6 +5,8 @@
 //! difference between the copies is the `use` line saying what `buffered` is. Both run the
 //! same chain on the same seeds and must see the same thing.
 
+mod common;
+
 mod reference {
     use commonware_broadcast::buffered;
     include!("switch/chain.rs");

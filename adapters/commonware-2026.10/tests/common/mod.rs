@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod note;
+
 use commonware_codec::Codec;
 use commonware_cryptography::{
     Digestible, Signer as _,

@@ -1,11 +1,11 @@
 // One seeded sequence of operations against `buffered` (the including module says which).
 
 use commonware_broadcast::Broadcaster as _;
-use commonware_codec::{Buf, EncodeSize, Error as CodecError, RangeCfg, Read, ReadRangeExt, Write};
-use commonware_cryptography::{Digested, Digestible, Hasher, Sha256, Signer as _, ed25519, sha256};
+use commonware_codec::RangeCfg;
+use commonware_cryptography::{Digested, Digestible, Signer as _, ed25519};
 use commonware_p2p::{Manager as _, Recipients, simulated};
 use commonware_parallel::Sequential;
-use commonware_runtime::{BufMut, Clock as _, Quota, Runner as _, Supervisor as _, deterministic};
+use commonware_runtime::{Clock as _, Quota, Runner as _, Supervisor as _, deterministic};
 use commonware_utils::{NZUsize, ordered::Set, probability};
 use std::num::NonZeroU32;
 use std::time::Duration;
@@ -14,34 +14,7 @@ type Key = ed25519::PublicKey;
 const NODES: usize = 4;
 const STEPS: usize = 24;
 
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct Note(Vec<u8>);
-
-impl Digestible for Note {
-    type Digest = sha256::Digest;
-    fn digest(&self) -> sha256::Digest {
-        Sha256::hash(&[&self.0])
-    }
-}
-
-impl Write for Note {
-    fn write(&self, buf: &mut impl BufMut) {
-        self.0.write(buf);
-    }
-}
-
-impl EncodeSize for Note {
-    fn encode_size(&self) -> usize {
-        self.0.encode_size()
-    }
-}
-
-impl Read for Note {
-    type Cfg = RangeCfg<usize>;
-    fn read_cfg(buf: &mut impl Buf, range: &Self::Cfg) -> Result<Self, CodecError> {
-        Ok(Self(Vec::<u8>::read_range(buf, *range)?))
-    }
-}
+use crate::common::note::Note;
 
 /// The generator: splitmix64, so both arms draw the same operations.
 struct Draw(u64);

@@ -4,11 +4,11 @@
 // (`use shardcast_commonware_2026_10 as buffered;`). That one line is the whole switch.
 
 use commonware_broadcast::Broadcaster;
-use commonware_codec::{Buf, EncodeSize, Error as CodecError, RangeCfg, Read, ReadRangeExt, Write};
-use commonware_cryptography::{Digested, Digestible, Hasher, Sha256, Signer as _, ed25519, sha256};
+use commonware_codec::RangeCfg;
+use commonware_cryptography::{Digested, Digestible, Signer as _, ed25519};
 use commonware_p2p::{Manager as _, Recipients, simulated};
 use commonware_parallel::Sequential;
-use commonware_runtime::{BufMut, Clock, Quota, Runner as _, Supervisor as _, deterministic};
+use commonware_runtime::{Clock, Quota, Runner as _, Supervisor as _, deterministic};
 use commonware_utils::{NZUsize, ordered::Set, probability};
 use std::num::NonZeroU32;
 use std::time::Duration;
@@ -16,34 +16,7 @@ use std::time::Duration;
 type Key = ed25519::PublicKey;
 
 /// The chain's block: its bytes, identified by their SHA-256.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Block(Vec<u8>);
-
-impl Digestible for Block {
-    type Digest = sha256::Digest;
-    fn digest(&self) -> sha256::Digest {
-        Sha256::hash(&[&self.0])
-    }
-}
-
-impl Write for Block {
-    fn write(&self, buf: &mut impl BufMut) {
-        self.0.write(buf);
-    }
-}
-
-impl EncodeSize for Block {
-    fn encode_size(&self) -> usize {
-        self.0.encode_size()
-    }
-}
-
-impl Read for Block {
-    type Cfg = RangeCfg<usize>;
-    fn read_cfg(buf: &mut impl Buf, range: &Self::Cfg) -> Result<Self, CodecError> {
-        Ok(Self(Vec::<u8>::read_range(buf, *range)?))
-    }
-}
+use crate::common::note::Note as Block;
 
 /// What each validator saw of each height: whether its subscription was answered with the
 /// block, and whether `get` found it afterwards; and whether each proposal was accepted.
