@@ -10,14 +10,14 @@
 //! `cargo bench --bench get [-- --quick]` from `adapters/commonware-2026.10`.
 
 use commonware_broadcast::{Broadcaster, buffered as reference};
-use commonware_codec::{Buf, EncodeSize, Error as CodecError, RangeCfg, Read, ReadRangeExt, Write};
-use commonware_cryptography::{Digested, Digestible, Hasher, Sha256, Signer as _, ed25519, sha256};
+use commonware_codec::RangeCfg;
+use commonware_cryptography::{Digested, Digestible, Signer as _, ed25519, sha256};
 use commonware_p2p::{
     CheckedSender, LimitedSender, PeerSetSubscription, PeerSetUpdate, Provider, Recipients,
     TrackedPeers,
 };
 use commonware_parallel::Sequential;
-use commonware_runtime::{BufMut, Clock, IoBufs, Runner as _, Supervisor as _};
+use commonware_runtime::{Clock, IoBufs, Runner as _, Supervisor as _};
 use commonware_utils::{NZUsize, ordered::Set};
 use shardcast_commonware_2026_10 as shardcast;
 use std::hint::black_box;
@@ -27,34 +27,9 @@ use std::time::{Duration, Instant, SystemTime};
 type Key = ed25519::PublicKey;
 const CACHED: usize = 1000;
 
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct Note(Vec<u8>);
-
-impl Digestible for Note {
-    type Digest = sha256::Digest;
-    fn digest(&self) -> sha256::Digest {
-        Sha256::hash(&[&self.0])
-    }
-}
-
-impl Write for Note {
-    fn write(&self, buf: &mut impl BufMut) {
-        self.0.write(buf);
-    }
-}
-
-impl EncodeSize for Note {
-    fn encode_size(&self) -> usize {
-        self.0.encode_size()
-    }
-}
-
-impl Read for Note {
-    type Cfg = RangeCfg<usize>;
-    fn read_cfg(buf: &mut impl Buf, range: &Self::Cfg) -> Result<Self, CodecError> {
-        Ok(Self(Vec::<u8>::read_range(buf, *range)?))
-    }
-}
+#[path = "../tests/common/note.rs"]
+mod note;
+use note::Note;
 
 /// A sender that drops what it is given.
 #[derive(Clone, Debug)]
@@ -147,10 +122,7 @@ fn main() {
     commonware_runtime::tokio::Runner::default().start(|context| async move {
         let key = ed25519::PrivateKey::from_seed(0).public_key();
         let notes: Vec<Digested<Note>> = (0..CACHED)
-            .map(|i| {
-                let note = Note(format!("note {i}").into_bytes());
-                Digested::precomputed(note.clone(), note.digest())
-            })
+            .map(|i| Note::new(&format!("note {i}")).digested())
             .collect();
         let (engine, theirs) = reference::Engine::new(
             context.child("reference"),

@@ -49,6 +49,16 @@ pub struct Net {
 
 /// `n` peers, fully linked, tracked as set 0 (`tracked` sets kept by the network).
 pub async fn network(context: &deterministic::Context, n: usize, tracked: usize) -> Net {
+    network_with(context, n, tracked, LATENCY).await
+}
+
+/// [`network`] with links of `latency`.
+pub async fn network_with(
+    context: &deterministic::Context,
+    n: usize,
+    tracked: usize,
+    latency: Duration,
+) -> Net {
     let (network, oracle) = Network::<deterministic::Context, PublicKey>::new(
         context.child("network"),
         simulated::Config {
@@ -73,7 +83,7 @@ pub async fn network(context: &deterministic::Context, n: usize, tracked: usize)
         networks.push(Some(registration));
     }
     let link = Link {
-        latency: LATENCY,
+        latency,
         jitter: Duration::ZERO,
         success_rate: probability!(1.0),
     };

@@ -2,12 +2,11 @@
 
 use commonware_broadcast::Broadcaster as _;
 use commonware_codec::RangeCfg;
-use commonware_cryptography::{Digested, Digestible, Signer as _, ed25519};
+use commonware_cryptography::{Digested, Digestible, ed25519};
 use commonware_p2p::{Manager as _, Recipients, simulated};
 use commonware_parallel::Sequential;
-use commonware_runtime::{Clock as _, Quota, Runner as _, Supervisor as _, deterministic};
+use commonware_runtime::{Clock as _, Runner as _, Supervisor as _, deterministic};
 use commonware_utils::{NZUsize, ordered::Set, probability};
-use std::num::NonZeroU32;
 use std::time::Duration;
 
 type Key = ed25519::PublicKey;
@@ -36,9 +35,11 @@ fn note(id: usize) -> Note {
     Note(format!("note {id}").into_bytes())
 }
 
+const LATENCY: Duration = Duration::from_millis(50);
+
 fn link() -> simulated::Link {
     simulated::Link {
-        latency: Duration::from_millis(50),
+        latency: LATENCY,
         jitter: Duration::ZERO,
         success_rate: probability!(1.0),
     }
@@ -49,38 +50,11 @@ pub fn run(seed: u64) -> Vec<Vec<String>> {
     let config = deterministic::Config::new().with_seed(seed);
     deterministic::Runner::new(config).start(|context| async move {
         let mut draw = Draw(seed);
-        let mut keys: Vec<Key> = (0..NODES as u64)
-            .map(|i| ed25519::PrivateKey::from_seed(i).public_key())
-            .collect();
-        keys.sort();
-        let (network, oracle) = simulated::Network::new(
-            context.child("network"),
-            simulated::Config {
-                max_size: 1 << 20,
-                max_peers_per_set: NZUsize!(NODES),
-                disconnect_on_block: true,
-                tracked_peer_sets: NZUsize!(2),
-            },
-        );
-        network.start();
-        let _ = oracle
-            .manager()
-            .track(0, Set::from_iter_dedup(keys.iter().cloned()));
+        let mut net = crate::common::network_with(&context, NODES, 2, LATENCY).await;
+        let (keys, oracle) = (net.peers.clone(), net.oracle.clone());
         let mut mailboxes: Vec<buffered::Mailbox<Key, Note>> = Vec::new();
-        for key in &keys {
-            let channel = oracle
-                .control(key.clone())
-                .register(0, Quota::per_second(NonZeroU32::MAX))
-                .await
-                .unwrap();
-            for other in &keys {
-                if other != key {
-                    oracle
-                        .add_link(key.clone(), other.clone(), link())
-                        .await
-                        .unwrap();
-                }
-            }
+        for (i, key) in keys.iter().enumerate() {
+            let channel = net.networks[i].take().unwrap();
             let (engine, mailbox) = buffered::Engine::new(
                 context.child("node").with_attribute("key", key),
                 buffered::Config {

@@ -5,12 +5,11 @@
 
 use commonware_broadcast::Broadcaster;
 use commonware_codec::RangeCfg;
-use commonware_cryptography::{Digested, Digestible, Signer as _, ed25519};
-use commonware_p2p::{Manager as _, Recipients, simulated};
+use commonware_cryptography::{Digested, Digestible, ed25519};
+use commonware_p2p::Recipients;
 use commonware_parallel::Sequential;
-use commonware_runtime::{Clock, Quota, Runner as _, Supervisor as _, deterministic};
-use commonware_utils::{NZUsize, ordered::Set, probability};
-use std::num::NonZeroU32;
+use commonware_runtime::{Clock, Runner as _, Supervisor as _, deterministic};
+use commonware_utils::NZUsize;
 use std::time::Duration;
 
 type Key = ed25519::PublicKey;
@@ -44,43 +43,13 @@ where
 pub fn run(seed: u64, validators: usize, heights: u64) -> Summary {
     let config = deterministic::Config::new().with_seed(seed);
     deterministic::Runner::new(config).start(|context| async move {
-        let keys: Vec<Key> = (0..validators as u64)
-            .map(|i| ed25519::PrivateKey::from_seed(i).public_key())
-            .collect();
-        let (network, oracle) = simulated::Network::new(
-            context.child("network"),
-            simulated::Config {
-                max_size: 1 << 20,
-                max_peers_per_set: NZUsize!(validators),
-                disconnect_on_block: true,
-                tracked_peer_sets: NZUsize!(1),
-            },
-        );
-        network.start();
-        let _ = oracle
-            .manager()
-            .track(0, Set::from_iter_dedup(keys.iter().cloned()));
+        let mut net =
+            crate::common::network_with(&context, validators, 1, Duration::from_millis(10)).await;
+        let (keys, oracle) = (net.peers.clone(), net.oracle.clone());
         let mut mailboxes: Vec<buffered::Mailbox<Key, Block>> = Vec::new();
         let mut handles = Vec::new();
-        for key in &keys {
-            let channel = oracle
-                .control(key.clone())
-                .register(0, Quota::per_second(NonZeroU32::MAX))
-                .await
-                .unwrap();
-            for other in &keys {
-                if other != key {
-                    let link = simulated::Link {
-                        latency: Duration::from_millis(10),
-                        jitter: Duration::ZERO,
-                        success_rate: probability!(1.0),
-                    };
-                    oracle
-                        .add_link(key.clone(), other.clone(), link)
-                        .await
-                        .unwrap();
-                }
-            }
+        for (i, key) in keys.iter().enumerate() {
+            let channel = net.networks[i].take().unwrap();
             let (engine, mailbox) = buffered::Engine::new(
                 context.child("buffer").with_attribute("validator", key),
                 buffered::Config {
