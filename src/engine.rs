@@ -490,20 +490,8 @@ where
                 Err(_) => return,
             },
         };
-        let frame: Bytes = message.to_bytes();
-        let _ = inner.buffer.insert(inner.me.clone(), message);
-        let outgoing = Outgoing {
-            recipients,
-            frame,
-            sent_to,
-        };
-        let mut overflow = inner.lock_overflow();
-        if overflow.is_empty() {
-            permit.send(outgoing);
-        } else {
-            // Broadcasts accepted earlier still wait in the overflow: this one goes behind them.
-            overflow.push_back(outgoing);
-        }
+        let outgoing = self.insert_own(recipients, message, sent_to);
+        let _ = self.enqueue(outgoing, Some(permit));
     }
 
     /// [`broadcast`](Self::broadcast) without waiting: inserts `message` under our own id and
@@ -513,21 +501,45 @@ where
     /// broadcast past the outbox's bound, never anything from the network. Once the engine has
     /// stopped, nothing is inserted ([`Enqueued::Closed`]).
     pub fn try_broadcast(&self, recipients: Recipients<P>, message: M) -> Enqueued {
-        let inner = &self.inner;
-        if inner.cancel.is_cancelled() {
+        if self.inner.cancel.is_cancelled() {
             return Enqueued::Closed;
         }
+        let outgoing = self.insert_own(recipients, message, oneshot::channel().0);
+        self.enqueue(outgoing, None)
+    }
+
+    /// Inserts `message` under our own id and makes it the broadcast to queue. User code
+    /// (`M::clone`, serving waiters) runs here, before any lock is taken.
+    fn insert_own(
+        &self,
+        recipients: Recipients<P>,
+        message: M,
+        sent_to: oneshot::Sender<Vec<P>>,
+    ) -> Outgoing<P> {
         let frame: Bytes = message.to_bytes();
-        // User code (M::clone, serving waiters) runs here, before any lock.
-        let _ = inner.buffer.insert(inner.me.clone(), message);
-        let outgoing = Outgoing {
+        let _ = self.inner.buffer.insert(self.inner.me.clone(), message);
+        Outgoing {
             recipients,
             frame,
-            sent_to: oneshot::channel().0,
-        };
-        let mut overflow = inner.lock_overflow();
+            sent_to,
+        }
+    }
+
+    /// Queues `outgoing` behind everything accepted before it: in the outbox (through
+    /// `permit` when the caller reserved one, else if there is room) while the overflow is
+    /// empty, else in the overflow.
+    fn enqueue(
+        &self,
+        outgoing: Outgoing<P>,
+        permit: Option<mpsc::Permit<'_, Outgoing<P>>>,
+    ) -> Enqueued {
+        let mut overflow = self.inner.lock_overflow();
         if overflow.is_empty() {
-            match inner.outbox.try_reserve() {
+            let permit = match permit {
+                Some(permit) => Ok(permit),
+                None => self.inner.outbox.try_reserve(),
+            };
+            match permit {
                 Ok(permit) => {
                     permit.send(outgoing);
                     return Enqueued::Outbox;
@@ -682,8 +694,6 @@ async fn watch_stop<P, M, R>(
     drop(guard);
 }
 
-/// Sends what `broadcast` queued, in order, through the engine's one sender. When the queue
-/// closes (the last handle is gone) and everything in it was sent, it stops the engine.
 /// The sender task's end of the outbox, and the overflow behind it.
 struct Outbox<P> {
     queued: mpsc::Receiver<Outgoing<P>>,
@@ -712,15 +722,13 @@ impl<P> Outbox<P> {
         match self.queued.recv().await {
             Some(outgoing) => Some(outgoing),
             // Closed and empty: the overflow may still hold the last ones.
-            None => self
-                .overflow
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .pop_front(),
+            None => self.take(),
         }
     }
 }
 
+/// Sends what `broadcast` queued, in order, through the engine's one sender. When the queue
+/// closes (the last handle is gone) and everything in it was sent, it stops the engine.
 async fn send<P, S>(mut sender: S, mut outbox: Outbox<P>, priority: bool, cancel: CancellationToken)
 where
     P: Peer,

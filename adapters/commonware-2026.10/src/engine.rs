@@ -279,7 +279,7 @@ where
                     }
                 };
                 for (recipients, message) in batch {
-                    let _ = engine.try_broadcast(glue::from_p2p(recipients), Shared(message));
+                    let _ = send_now(&engine, recipients, message);
                 }
             }
             drop(engine);
@@ -370,11 +370,7 @@ impl<P: PublicKey, M: Digestible + Codec> Mailbox<P, M> {
             return Feedback::Closed;
         }
         if let Some(engine) = self.inner.running.get() {
-            return match engine.try_broadcast(glue::from_p2p(recipients), Shared(message)) {
-                Enqueued::Outbox => Feedback::Ok,
-                Enqueued::Overflow => Feedback::Backoff,
-                _ => Feedback::Closed,
-            };
+            return send_now(engine, recipients, message);
         }
         let mut early = self
             .inner
@@ -394,16 +390,23 @@ impl<P: PublicKey, M: Digestible + Codec> Mailbox<P, M> {
                 drop(early);
                 // Started meanwhile (the queue was taken just now), or closed.
                 match self.inner.running.get() {
-                    Some(engine) => {
-                        match engine.try_broadcast(glue::from_p2p(recipients), Shared(message)) {
-                            Enqueued::Outbox => Feedback::Ok,
-                            Enqueued::Overflow => Feedback::Backoff,
-                            _ => Feedback::Closed,
-                        }
-                    }
+                    Some(engine) => send_now(engine, recipients, message),
                     None => Feedback::Closed,
                 }
             }
         }
+    }
+}
+
+/// Hands a broadcast to the running engine, and says how it was taken.
+fn send_now<P: PublicKey, M: Digestible + Codec>(
+    engine: &engine::Engine<P, Shared<M>>,
+    recipients: Recipients<P>,
+    message: Digested<M>,
+) -> Feedback {
+    match engine.try_broadcast(glue::from_p2p(recipients), Shared(message)) {
+        Enqueued::Outbox => Feedback::Ok,
+        Enqueued::Overflow => Feedback::Backoff,
+        _ => Feedback::Closed,
     }
 }
