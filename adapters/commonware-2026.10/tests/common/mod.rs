@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+#[cfg(feature = "marshal")]
+pub mod chain;
 pub mod note;
 
 use commonware_codec::Codec;
