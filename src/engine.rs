@@ -244,10 +244,12 @@ pub enum Enqueued {
     Closed,
 }
 
-/// A broadcast waiting for the sender task.
-struct Outgoing<P> {
+/// A broadcast waiting for the sender task. It holds the message, not its frame: the sender
+/// task encodes it, so that `broadcast` costs the caller a clone (an `Arc`'s, for a shared
+/// block) and never an encode of the whole message on the caller's task.
+struct Outgoing<P, M> {
     recipients: Recipients<P>,
-    frame: Bytes,
+    message: M,
     sent_to: oneshot::Sender<Vec<P>>,
 }
 
@@ -257,11 +259,11 @@ struct Inner<P, M: Message> {
     /// The queue from `broadcast` to the sender task, bounded by [`EngineConfig::with_outbox`].
     /// This is its only sender: when the last handle drops it, the sender task sends what is
     /// left and then stops the engine.
-    outbox: mpsc::Sender<Outgoing<P>>,
+    outbox: mpsc::Sender<Outgoing<P, M>>,
     /// Broadcasts accepted by [`try_broadcast`](Engine::try_broadcast) while the outbox was
     /// full, oldest first. Every push into the outbox and every take by the sender task happen
     /// under this lock, so the sender task sends in the order the broadcasts were accepted.
-    overflow: Arc<Mutex<VecDeque<Outgoing<P>>>>,
+    overflow: Arc<Mutex<VecDeque<Outgoing<P, M>>>>,
     cancel: CancellationToken,
     tasks: Mutex<Vec<Task>>,
     live: Arc<AtomicUsize>,
@@ -271,7 +273,7 @@ struct Inner<P, M: Message> {
 }
 
 impl<P, M: Message> Inner<P, M> {
-    fn lock_overflow(&self) -> std::sync::MutexGuard<'_, VecDeque<Outgoing<P>>> {
+    fn lock_overflow(&self) -> std::sync::MutexGuard<'_, VecDeque<Outgoing<P, M>>> {
         self.overflow.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
@@ -515,12 +517,14 @@ where
         recipients: Recipients<P>,
         message: M,
         sent_to: oneshot::Sender<Vec<P>>,
-    ) -> Outgoing<P> {
-        let frame: Bytes = message.to_bytes();
-        let _ = self.inner.buffer.insert(self.inner.me.clone(), message);
+    ) -> Outgoing<P, M> {
+        let _ = self
+            .inner
+            .buffer
+            .insert(self.inner.me.clone(), message.clone());
         Outgoing {
             recipients,
-            frame,
+            message,
             sent_to,
         }
     }
@@ -530,8 +534,8 @@ where
     /// empty, else in the overflow.
     fn enqueue(
         &self,
-        outgoing: Outgoing<P>,
-        permit: Option<mpsc::Permit<'_, Outgoing<P>>>,
+        outgoing: Outgoing<P, M>,
+        permit: Option<mpsc::Permit<'_, Outgoing<P, M>>>,
     ) -> Enqueued {
         let mut overflow = self.inner.lock_overflow();
         if overflow.is_empty() {
@@ -695,16 +699,16 @@ async fn watch_stop<P, M, R>(
 }
 
 /// The sender task's end of the outbox, and the overflow behind it.
-struct Outbox<P> {
-    queued: mpsc::Receiver<Outgoing<P>>,
-    overflow: Arc<Mutex<VecDeque<Outgoing<P>>>>,
+struct Outbox<P, M> {
+    queued: mpsc::Receiver<Outgoing<P, M>>,
+    overflow: Arc<Mutex<VecDeque<Outgoing<P, M>>>>,
 }
 
-impl<P> Outbox<P> {
+impl<P, M> Outbox<P, M> {
     /// The oldest broadcast waiting, if one is ready now: the outbox's first, else the
     /// overflow's (whatever the overflow holds was accepted after everything in the outbox).
     /// Both are looked at under the overflow lock, which every producer holds to push.
-    fn take(&mut self) -> Option<Outgoing<P>> {
+    fn take(&mut self) -> Option<Outgoing<P, M>> {
         let mut overflow = self.overflow.lock().unwrap_or_else(PoisonError::into_inner);
         match self.queued.try_recv() {
             Ok(outgoing) => Some(outgoing),
@@ -715,7 +719,7 @@ impl<P> Outbox<P> {
     /// The next broadcast, waiting for one; `None` once every handle is gone and nothing is
     /// left to send. A broadcast goes to the overflow only while the outbox is full, so when
     /// both are empty the next one arrives through the outbox, and waiting on it is enough.
-    async fn next(&mut self) -> Option<Outgoing<P>> {
+    async fn next(&mut self) -> Option<Outgoing<P, M>> {
         if let Some(outgoing) = self.take() {
             return Some(outgoing);
         }
@@ -729,9 +733,14 @@ impl<P> Outbox<P> {
 
 /// Sends what `broadcast` queued, in order, through the engine's one sender. When the queue
 /// closes (the last handle is gone) and everything in it was sent, it stops the engine.
-async fn send<P, S>(mut sender: S, mut outbox: Outbox<P>, priority: bool, cancel: CancellationToken)
-where
+async fn send<P, M, S>(
+    mut sender: S,
+    mut outbox: Outbox<P, M>,
+    priority: bool,
+    cancel: CancellationToken,
+) where
     P: Peer,
+    M: Message + Codec,
     S: Sender<P>,
 {
     loop {
@@ -745,9 +754,18 @@ where
         };
         let Outgoing {
             recipients,
-            frame,
+            message,
             sent_to,
         } = outgoing;
+        // The user's encoder runs here: a panic in it loses this broadcast (logged, sent to
+        // no one), not the sender task and every broadcast behind it.
+        let frame = std::panic::catch_unwind(AssertUnwindSafe(|| message.to_bytes()));
+        drop(message);
+        let Ok(frame) = frame else {
+            error!("encoding a broadcast panicked; it is sent to no one");
+            let _ = sent_to.send(Vec::new());
+            continue;
+        };
         let result = tokio::select! {
             biased;
             () = cancel.cancelled() => return,

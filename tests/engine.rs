@@ -855,3 +855,78 @@ async fn try_broadcast_after_shutdown_is_closed_and_inserts_nothing() {
     );
     assert!(node.buffer.get(&late.digest()).is_none());
 }
+
+/// A message that counts its encodes, and whose encode panics when its payload starts with
+/// 0xEE.
+#[derive(Clone, Debug)]
+struct Encoded(Blob, Arc<std::sync::atomic::AtomicUsize>);
+
+impl Message for Encoded {
+    type Digest = [u8; 32];
+    fn digest(&self) -> [u8; 32] {
+        self.0.digest()
+    }
+}
+
+impl shardcast::Codec for Encoded {
+    type Config = BlobConfig;
+    fn encode(&self, buf: &mut bytes::BytesMut) {
+        assert!(self.0.payload()[0] != 0xEE, "encode panicked (on purpose)");
+        self.1.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.0.encode(buf);
+    }
+    fn read(buf: &mut bytes::Bytes, config: &BlobConfig) -> Result<Self, shardcast::DecodeError> {
+        Ok(Self(Blob::read(buf, config)?, Arc::default()))
+    }
+}
+
+/// `try_broadcast` does not encode on the caller's task: the sender task encodes each
+/// broadcast when it sends it (an 8 MiB block's encode would otherwise stall marshal's loop,
+/// which calls the buffer's `send` on itself). An encode that panics loses that broadcast
+/// only: the sender task sends the ones behind it.
+#[tokio::test(start_paused = true)]
+async fn broadcasts_are_encoded_by_the_sender_task_and_an_encode_panic_loses_only_that_one() {
+    use shardcast::Codec as _;
+    use shardcast::net::channel::{StaticPeerSet, unbounded};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    let permits = Arc::new(tokio::sync::Semaphore::new(0));
+    let (sent, mut frames) = tokio::sync::mpsc::unbounded_channel();
+    let (_network, receiver) = unbounded::<Peer>();
+    let buffer = Arc::new(Buffer::new(Config::new(DEQUE)).unwrap());
+    let engine = Engine::start(
+        buffer.clone(),
+        0,
+        RecordingSender {
+            permits: permits.clone(),
+            sent,
+        },
+        receiver,
+        StaticPeerSet::new(vec![0, 1]),
+        EngineConfig::new(BlobConfig::default()),
+    )
+    .unwrap();
+    let encodes = Arc::new(AtomicUsize::new(0));
+    let first = Encoded(Blob::new(b"first".to_vec()), encodes.clone());
+    let bomb = Encoded(Blob::new(vec![0xEE, 1, 2]), encodes.clone());
+    let last = Encoded(Blob::new(b"last".to_vec()), encodes.clone());
+    for message in [&first, &bomb, &last] {
+        engine.try_broadcast(Recipients::All, message.clone());
+    }
+    assert_eq!(
+        encodes.load(Ordering::SeqCst),
+        0,
+        "nothing encoded by the caller"
+    );
+    assert!(buffer.get(&first.digest()).is_some(), "cached at once");
+    permits.add_permits(10);
+    assert_eq!(frames.recv().await.unwrap(), first.0.to_bytes());
+    assert_eq!(frames.recv().await.unwrap(), last.0.to_bytes());
+    assert_eq!(encodes.load(Ordering::SeqCst), 2);
+    assert!(buffer.get(&bomb.digest()).is_some(), "cached even so");
+    drop(engine);
+    assert!(
+        frames.recv().await.is_none(),
+        "the sender task drained and stopped"
+    );
+}

@@ -89,8 +89,6 @@ struct Inner<P: PublicKey, M: Digestible + Codec> {
     mailbox_size: usize,
     /// `mailbox_backoff_total`, as the reference's mailbox counts each `Backoff`.
     backoff: Counter,
-    /// The metrics' registrations, unregistered once the mailboxes and the engine are gone.
-    _metrics: Arc<Handles>,
 }
 
 /// Whether requests can be answered: before the engine runs, a `get` waits for it, as the
@@ -103,7 +101,9 @@ struct Closer<P: PublicKey, M: Digestible + Codec> {
     buffer: Arc<Buffer<P, Shared<M>>>,
     early: Early<P, M>,
     ready: Ready,
-    _metrics: Arc<Handles>,
+    /// The metrics' registrations: the engine's, as the reference's engine owns its metrics,
+    /// so they leave the registry when it stops or is dropped unstarted.
+    _metrics: Handles,
 }
 
 impl<P: PublicKey, M: Digestible + Codec> Drop for Closer<P, M> {
@@ -188,7 +188,7 @@ where
         let backoff = context
             .child("mailbox")
             .counter("backoff", "number of enqueue calls that requested backoff");
-        let handles = Arc::new(registry.handles);
+        let handles = registry.handles;
         let buffer = Arc::new(buffer);
         let early: Early<P, M> = Arc::new(Mutex::new(Some(VecDeque::new())));
         let ready: Ready = Arc::new(watch::channel(false).0);
@@ -199,7 +199,6 @@ where
             ready: ready.clone(),
             mailbox_size: config.mailbox_size.get(),
             backoff,
-            _metrics: handles.clone(),
         });
         let engine = Self {
             context,

@@ -3,8 +3,9 @@
 //! The core hands every series over once, as cells it counts into
 //! ([`shardcast::metrics::Registry`]); this module teaches prometheus-client 0.25 (the version
 //! commonware-runtime 2026.10 registers) to read them at scrape time, and keeps every
-//! `Registered` handle the runtime returns for as long as the engine lives: dropping one
-//! unregisters its metric.
+//! `Registered` handle the runtime returns for as long as the engine runs: dropping one
+//! unregisters its metric. As the reference's, an engine's metrics leave the registry when it
+//! stops (or is dropped unstarted), and a labelled series appears once it was first counted.
 
 use commonware_runtime::Metrics;
 use commonware_runtime::telemetry::metrics::raw::Family;
@@ -46,15 +47,12 @@ impl<E: Metrics> Registry for Context<'_, E> {
 
     fn peers(&mut self, name: &'static str, help: &'static str) -> PeerCounters {
         let family: Family<[(&'static str, String); 1], Counter> = Family::default();
-        // The closure keeps the handle (and with it the family's registration).
         let registered = self.context.register(name, help, family);
-        Box::new(move |sequencer| {
-            registered
-                .metric()
-                .get_or_create(&[("sequencer", sequencer)])
-                .0
-                .clone()
-        })
+        // The closure counts into the family; the registration stays with the other handles,
+        // so the family leaves the registry with them when the engine stops.
+        let family = registered.metric().clone();
+        self.handles.push(Box::new(registered));
+        Box::new(move |sequencer| family.get_or_create(&[("sequencer", sequencer)]).0.clone())
     }
 }
 
@@ -85,7 +83,8 @@ struct Counters {
 
 impl EncodeMetric for Counters {
     fn encode(&self, mut encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
-        for (value, cell) in &self.series {
+        // As the reference's families: a series appears once it was first counted.
+        for (value, cell) in self.series.iter().filter(|(_, cell)| cell.get() > 0) {
             let labels = [(self.key, *value)];
             let encoder = encoder.encode_family(&labels)?;
             Counter(cell.clone()).encode(encoder)?;

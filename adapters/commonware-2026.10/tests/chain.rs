@@ -21,19 +21,17 @@
 mod common;
 
 use common::chain::{
-    App, Backfill, Blk, Chain, Key, fixture, propose_and_finalize, reached, start_marshal,
+    App, Backfill, Blk, Chain, Key, Kind, fixture, propose_and_finalize, reached, start_buffer,
+    start_marshal,
 };
-use commonware_broadcast::buffered as reference;
 use commonware_consensus::types::Height;
 use commonware_cryptography::{Digestible, sha256};
 use commonware_p2p::Manager as _;
 use commonware_p2p::simulated::{self, Link, Oracle};
-use commonware_parallel::Sequential;
 use commonware_runtime::{
     Clock as _, Metrics as _, Quota, Runner as _, Supervisor as _, deterministic,
 };
 use commonware_utils::{NZU32, NZUsize, Probability, ordered::Set, probability};
-use shardcast_commonware_2026_10 as shardcast;
 use std::time::Duration;
 
 type Context = deterministic::Context;
@@ -45,15 +43,6 @@ const BLOCKS: u64 = 20;
 /// As the release's marshal harness: the resolver sizes its mailbox by its receiver's
 /// capacity, which the simulated network derives from the quota.
 const QUOTA: Quota = Quota::per_second(NZU32!(1_024));
-
-/// Which buffer the validators run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Kind {
-    Shardcast,
-    Reference,
-    /// `Actor::start_unbuffered`: marshal with no buffer.
-    Unbuffered,
-}
 
 /// How the chain runs.
 #[derive(Clone, Copy, Debug)]
@@ -115,47 +104,17 @@ async fn validator(
         blocker: oracle.control(key.clone()),
         channel: (sender, receiver),
     };
-    let buffer_context = context.child("buffer").with_attribute("index", i);
-    match setup.kind {
-        Kind::Shardcast => {
-            let channel = control.register(BUFFER_CHANNEL, QUOTA).await.unwrap();
-            let (engine, buffer) = shardcast::Engine::new(
-                buffer_context,
-                shardcast::Config {
-                    public_key: key.clone(),
-                    mailbox_size: NZUsize!(1024),
-                    deque_size: 10,
-                    priority: false,
-                    codec_config: 0,
-                    peer_provider: oracle.manager(),
-                    strategy: Sequential,
-                },
-            );
-            drop(engine.start(channel));
-            start_marshal(context, i, key, scheme, Some(buffer), app, backfill, 0).await
-        }
-        Kind::Reference => {
-            let channel = control.register(BUFFER_CHANNEL, QUOTA).await.unwrap();
-            let (engine, buffer) = reference::Engine::new(
-                buffer_context,
-                reference::Config {
-                    public_key: key.clone(),
-                    mailbox_size: NZUsize!(1024),
-                    deque_size: 10,
-                    priority: false,
-                    codec_config: 0,
-                    peer_provider: oracle.manager(),
-                    strategy: Sequential,
-                },
-            );
-            drop(engine.start(channel));
-            start_marshal(context, i, key, scheme, Some(buffer), app, backfill, 0).await
-        }
-        Kind::Unbuffered => {
-            let none: Option<shardcast::Mailbox<Key, Blk>> = None;
-            start_marshal(context, i, key, scheme, none, app, backfill, 0).await
-        }
-    }
+    let channel = control.register(BUFFER_CHANNEL, QUOTA).await.unwrap();
+    let buffer = start_buffer(
+        context.child("buffer").with_attribute("index", i),
+        setup.kind,
+        key,
+        oracle.manager(),
+        0,
+        2,
+        channel,
+    );
+    start_marshal(context, i, key, scheme, buffer, app, backfill, 0).await
 }
 
 /// Runs the chain described by `setup` with `seed`; its outcome and the auditor's state.

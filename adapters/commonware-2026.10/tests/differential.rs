@@ -1,9 +1,18 @@
 //! Differential test against the 2026.10 reference: `differential/driver.rs` runs a seeded
-//! sequence of operations on four nodes (broadcasts to `All` and to `Some`, subscriptions kept
-//! and dropped, gets, peer-set changes with two sets tracked) against `buffered`. It is compiled
-//! twice, once per `buffered`, and both runs must observe the same thing after every step:
-//! what each `get` returned, which subscriptions were answered (and with which message), which
-//! are pending or closed. A difference fails with its seed and step.
+//! sequence of operations on four nodes against `buffered`: broadcasts to `All` and to `Some`,
+//! subscriptions kept and dropped, gets, peer-set changes with two sets tracked, link cuts and
+//! heals, engines aborted (a crash) and mailboxes dropped (the engine drains and stops). It is
+//! compiled twice, once per `buffered`, and both runs must observe the same thing after every
+//! step: what each `broadcast` answered (`Feedback`), what each `get` returned, which
+//! subscriptions were answered (and with which message), which are pending or closed; and, at
+//! the end, the same values in every metric of the reference's (`peer`, `receive`,
+//! `subscribe`, `get` by label, `waiters`) as the runtime exports them. A difference fails
+//! with its seed and step.
+//!
+//! Lossy links are not among the operations: the deterministic runtime's scheduler and the
+//! simulated network's drops draw from one RNG, and the two engines run different numbers of
+//! tasks, so the same seed would drop different messages in the two arms. The chain test
+//! (`tests/chain.rs`) runs both engines over lossy links instead.
 //!
 //! `DIFF_SEEDS=N cargo test --release --test differential` (default 100 seeds).
 

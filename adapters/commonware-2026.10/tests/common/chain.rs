@@ -6,6 +6,7 @@
 //! runs it on the deterministic runtime and the benchmark on tokio.
 
 use commonware_actor::Feedback;
+use commonware_broadcast::buffered as reference;
 use commonware_codec::{
     Buf, EncodeSize, Error as CodecError, RangeCfg, Read, ReadExt as _, ReadRangeExt, Write,
 };
@@ -26,6 +27,7 @@ use commonware_runtime::{BufMut, Clock, Metrics, Spawner, Storage, Supervisor};
 use commonware_storage::archive::immutable;
 use commonware_utils::channel::oneshot;
 use commonware_utils::{Acknowledgement as _, NZDuration, NZU16, NZU64, NZUsize, non_empty};
+use shardcast_commonware_2026_10 as shardcast;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -167,6 +169,127 @@ impl Reporter for App {
             self.height.send_replace(height);
         }
         Feedback::Ok
+    }
+}
+
+/// Which block buffer a validator's marshal runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// shardcast's mailbox.
+    Shardcast,
+    /// The release's reference, `commonware_broadcast::buffered`.
+    Reference,
+    /// No buffer at all: `Actor::start_unbuffered`.
+    Unbuffered,
+}
+
+/// Either buffer, behind marshal's `Buffer` trait (one branch per call).
+#[derive(Clone)]
+pub enum Buffers {
+    /// shardcast's mailbox.
+    Shardcast(shardcast::Mailbox<Key, Blk>),
+    /// The reference's mailbox.
+    Reference(reference::Mailbox<Key, Blk>),
+}
+
+impl Buffer<Standard<Blk>> for Buffers {
+    type PublicKey = Key;
+
+    async fn find_by_digest(&self, digest: sha256::Digest) -> Option<Digested<Blk>> {
+        match self {
+            Self::Shardcast(b) => Buffer::<Standard<Blk>>::find_by_digest(b, digest).await,
+            Self::Reference(b) => Buffer::<Standard<Blk>>::find_by_digest(b, digest).await,
+        }
+    }
+
+    async fn find_by_commitment(&self, commitment: sha256::Digest) -> Option<Digested<Blk>> {
+        match self {
+            Self::Shardcast(b) => Buffer::<Standard<Blk>>::find_by_commitment(b, commitment).await,
+            Self::Reference(b) => Buffer::<Standard<Blk>>::find_by_commitment(b, commitment).await,
+        }
+    }
+
+    fn subscribe_by_digest(
+        &self,
+        digest: sha256::Digest,
+    ) -> Option<oneshot::Receiver<Digested<Blk>>> {
+        match self {
+            Self::Shardcast(b) => Buffer::<Standard<Blk>>::subscribe_by_digest(b, digest),
+            Self::Reference(b) => Buffer::<Standard<Blk>>::subscribe_by_digest(b, digest),
+        }
+    }
+
+    fn subscribe_by_commitment(
+        &self,
+        commitment: sha256::Digest,
+    ) -> Option<oneshot::Receiver<Digested<Blk>>> {
+        match self {
+            Self::Shardcast(b) => Buffer::<Standard<Blk>>::subscribe_by_commitment(b, commitment),
+            Self::Reference(b) => Buffer::<Standard<Blk>>::subscribe_by_commitment(b, commitment),
+        }
+    }
+
+    fn send(&self, round: Round, block: Digested<Blk>, recipients: Recipients<Key>) {
+        match self {
+            Self::Shardcast(b) => Buffer::<Standard<Blk>>::send(b, round, block, recipients),
+            Self::Reference(b) => Buffer::<Standard<Blk>>::send(b, round, block, recipients),
+        }
+    }
+}
+
+/// Starts a buffer of `kind` for `key` on `channel` (deque 10, the reference's literal;
+/// shardcast with `workers` receive workers), decoding blocks of at most `max_payload`; `None`
+/// for [`Kind::Unbuffered`].
+pub fn start_buffer<E, Pr, Sn, Rc>(
+    context: E,
+    kind: Kind,
+    key: &Key,
+    peer_provider: Pr,
+    max_payload: usize,
+    workers: usize,
+    channel: (Sn, Rc),
+) -> Option<Buffers>
+where
+    E: Spawner + Metrics + Clock,
+    Pr: Provider<PublicKey = Key>,
+    Sn: commonware_p2p::Sender<PublicKey = Key>,
+    Rc: commonware_p2p::Receiver<PublicKey = Key>,
+{
+    match kind {
+        Kind::Shardcast => {
+            let (engine, buffer) = shardcast::Engine::with_options(
+                context,
+                shardcast::Config {
+                    public_key: key.clone(),
+                    mailbox_size: NZUsize!(1024),
+                    deque_size: 10,
+                    priority: false,
+                    codec_config: max_payload,
+                    peer_provider,
+                    strategy: Sequential,
+                },
+                shardcast::Options::default().with_workers(workers),
+            );
+            drop(engine.start(channel));
+            Some(Buffers::Shardcast(buffer))
+        }
+        Kind::Reference => {
+            let (engine, buffer) = reference::Engine::new(
+                context,
+                reference::Config {
+                    public_key: key.clone(),
+                    mailbox_size: NZUsize!(1024),
+                    deque_size: 10,
+                    priority: false,
+                    codec_config: max_payload,
+                    peer_provider,
+                    strategy: Sequential,
+                },
+            );
+            drop(engine.start(channel));
+            Some(Buffers::Reference(buffer))
+        }
+        Kind::Unbuffered => None,
     }
 }
 

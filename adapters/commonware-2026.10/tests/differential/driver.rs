@@ -5,7 +5,7 @@ use commonware_codec::RangeCfg;
 use commonware_cryptography::{Digested, Digestible, ed25519};
 use commonware_p2p::{Manager as _, Recipients, simulated};
 use commonware_parallel::Sequential;
-use commonware_runtime::{Clock as _, Runner as _, Supervisor as _, deterministic};
+use commonware_runtime::{Clock as _, Metrics as _, Runner as _, Supervisor as _, deterministic};
 use commonware_utils::{NZUsize, ordered::Set, probability};
 use std::time::Duration;
 
@@ -52,7 +52,9 @@ pub fn run(seed: u64) -> Vec<Vec<String>> {
         let mut draw = Draw(seed);
         let mut net = crate::common::network_with(&context, NODES, 2, LATENCY).await;
         let (keys, oracle) = (net.peers.clone(), net.oracle.clone());
-        let mut mailboxes: Vec<buffered::Mailbox<Key, Note>> = Vec::new();
+        // A node's mailbox, `None` once the op dropped it; its engine's handle.
+        let mut mailboxes: Vec<Option<buffered::Mailbox<Key, Note>>> = Vec::new();
+        let mut handles = Vec::new();
         for (i, key) in keys.iter().enumerate() {
             let channel = net.networks[i].take().unwrap();
             let (engine, mailbox) = buffered::Engine::new(
@@ -67,8 +69,8 @@ pub fn run(seed: u64) -> Vec<Vec<String>> {
                     strategy: Sequential,
                 },
             );
-            drop(engine.start(channel));
-            mailboxes.push(mailbox);
+            handles.push(engine.start(channel));
+            mailboxes.push(Some(mailbox));
         }
         context.sleep(Duration::from_millis(10)).await;
 
@@ -82,7 +84,7 @@ pub fn run(seed: u64) -> Vec<Vec<String>> {
         let mut trace = Vec::new();
         for step in 0..STEPS {
             let mut seen = Vec::new();
-            match draw.below(7) {
+            match draw.below(10) {
                 0 | 1 => {
                     let from = draw.below(NODES);
                     let id = draw.below(12);
@@ -93,16 +95,27 @@ pub fn run(seed: u64) -> Vec<Vec<String>> {
                         Recipients::Some(vec![keys[to].clone()])
                     };
                     let n = note(id);
-                    let accepted = mailboxes[from]
-                        .broadcast(recipients, Digested::precomputed(n.clone(), n.digest()))
-                        .accepted();
-                    seen.push(format!("broadcast {id} from {from}: {accepted}"));
+                    match &mailboxes[from] {
+                        Some(mailbox) => {
+                            let feedback = mailbox.broadcast(
+                                recipients,
+                                Digested::precomputed(n.clone(), n.digest()),
+                            );
+                            seen.push(format!("broadcast {id} from {from}: {feedback:?}"));
+                        }
+                        None => seen.push(format!("{from} has no mailbox")),
+                    }
                 }
                 2 => {
                     let at = draw.below(NODES);
                     let id = draw.below(12);
-                    subscriptions.push((at, id, mailboxes[at].subscribe(note(id).digest())));
-                    seen.push(format!("subscribe {id} at {at}"));
+                    match &mailboxes[at] {
+                        Some(mailbox) => {
+                            subscriptions.push((at, id, mailbox.subscribe(note(id).digest())));
+                            seen.push(format!("subscribe {id} at {at}"));
+                        }
+                        None => seen.push(format!("{at} has no mailbox")),
+                    }
                 }
                 3 if !subscriptions.is_empty() => {
                     let (at, id, _) = subscriptions.remove(draw.below(subscriptions.len()));
@@ -143,11 +156,25 @@ pub fn run(seed: u64) -> Vec<Vec<String>> {
                         seen.push(format!("cut {pair:?}"));
                     }
                 }
+                6 => {
+                    // Abort a node's engine (a crash): its mailbox answers `Closed`, `get`
+                    // finds nothing, its subscriptions close.
+                    let at = draw.below(NODES);
+                    handles[at].abort();
+                    seen.push(format!("abort {at}"));
+                }
+                7 if draw.below(3) == 0 => {
+                    // Drop a node's only mailbox: its engine sends what it accepted and stops.
+                    let at = draw.below(NODES);
+                    mailboxes[at] = None;
+                    seen.push(format!("drop mailbox {at}"));
+                }
                 _ => {}
             }
             // Quiescent point: longer than the links' latency.
             context.sleep(Duration::from_millis(200)).await;
             for (at, mailbox) in mailboxes.iter().enumerate() {
+                let Some(mailbox) = mailbox else { continue };
                 for id in 0..12 {
                     if let Some(found) = mailbox.get(note(id).digest()).await {
                         assert_eq!(found.inner(), &note(id));
@@ -169,6 +196,42 @@ pub fn run(seed: u64) -> Vec<Vec<String>> {
             }
             trace.push(seen);
         }
+        // The reference's metrics, as exported: every counter and gauge of its names, per
+        // node and label, of the engines still running (a stopped engine's leave the
+        // registry); shardcast's own metrics are left out.
+        let mut metrics: Vec<String> = context
+            .encode()
+            .lines()
+            .filter(|line| !line.starts_with('#'))
+            .filter(|line| {
+                [
+                    "receive_total",
+                    "subscribe_total",
+                    "get_total",
+                    "peer_total",
+                    "waiters",
+                ]
+                .iter()
+                .any(|name| line.starts_with(&format!("node_{name}")))
+            })
+            // The one deliberate difference: a subscription dropped before it was served is
+            // `get_total{Dropped}` in the reference (swept away by its loop) and
+            // `subscribe_total{Dropped}` in shardcast; both are counted here as abandoned.
+            .map(|line| {
+                if line.contains("status=\"Dropped\"")
+                    && (line.starts_with("node_get_total")
+                        || line.starts_with("node_subscribe_total"))
+                {
+                    let (_, rest) = line.split_once('{').unwrap();
+                    format!("abandoned{{{rest}")
+                } else {
+                    line.to_owned()
+                }
+            })
+            .collect();
+        // The exposition's order is not part of it.
+        metrics.sort();
+        trace.push(metrics);
         trace
     })
 }
