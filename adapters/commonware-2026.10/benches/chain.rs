@@ -406,6 +406,7 @@ fn main() {
     let runs = arg("--runs").unwrap_or(if quick { 1 } else { 3 });
     let kinds = [Kind::Reference, Kind::Shardcast];
     let mut finds: [Vec<u64>; 2] = [Vec::new(), Vec::new()];
+    let mut sends: [Vec<u64>; 2] = [Vec::new(), Vec::new()];
     let mut all: [Vec<u64>; 2] = [Vec::new(), Vec::new()];
     let mut walls = [Vec::new(), Vec::new()];
     for seed in 0..runs as u64 {
@@ -414,8 +415,10 @@ fn main() {
             assert!(measured.complete, "{kind:?}: the chain did not complete");
             for (call, ns) in measured.calls {
                 all[slot].push(ns);
-                if call == Call::Find {
-                    finds[slot].push(ns);
+                match call {
+                    Call::Find => finds[slot].push(ns),
+                    Call::Send => sends[slot].push(ns),
+                    Call::Subscribe => {}
                 }
             }
             walls[slot].push(measured.wall.as_secs_f64() * 1e3);
@@ -425,19 +428,21 @@ fn main() {
         "marshal's buffer calls, {VALIDATORS} validators, {blocks} blocks of {payload} B, pipelined, {runs} run(s) each (calls pooled)\n"
     );
     println!(
-        "| buffer | `find_*` calls | `find_*` p50 | `find_*` p99 | all calls p50 | all calls p99 | chain wall (median) |"
+        "| buffer | `find_*` calls | `find_*` p50 | `find_*` p99 | `send` p99 | all calls p50 | all calls p99 | chain wall (median) |"
     );
-    println!("|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|");
     for (slot, kind) in kinds.into_iter().enumerate() {
         finds[slot].sort_unstable();
+        sends[slot].sort_unstable();
         all[slot].sort_unstable();
         walls[slot].sort_by(f64::total_cmp);
         let us = |ns: f64| ns / 1e3;
         println!(
-            "| {kind:?} | {} | {:.1} µs | {:.1} µs | {:.1} µs | {:.1} µs | {:.0} ms |",
+            "| {kind:?} | {} | {:.1} µs | {:.1} µs | {:.1} µs | {:.1} µs | {:.1} µs | {:.0} ms |",
             finds[slot].len(),
             us(percentile(&finds[slot], 0.5)),
             us(percentile(&finds[slot], 0.99)),
+            us(percentile(&sends[slot], 0.99)),
             us(percentile(&all[slot], 0.5)),
             us(percentile(&all[slot], 0.99)),
             walls[slot][walls[slot].len() / 2],

@@ -16,7 +16,7 @@
 //! sender that drops what it is given, a provider whose one set holds every peer as primary.
 //!
 //! Every figure is the median of interleaved runs; read the ratios, not the rates (the
-//! machines are shared). `cargo bench --bench compare [-- --quick]` from
+//! machines are shared). `cargo bench --bench compare [-- --quick] [-- --only get|ingest|wakeup|mixed]` from
 //! `adapters/commonware-2026.10`.
 
 use commonware_broadcast::{Broadcaster, buffered as reference};
@@ -620,17 +620,34 @@ async fn mixed(context: &tokio::Context, runs: usize, d: Duration, pool_size: us
 }
 
 fn main() {
-    let quick = std::env::args().any(|a| a == "--quick");
+    let args: Vec<String> = std::env::args().collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    // `--only get|ingest|wakeup|mixed` (repeatable) runs those scenarios alone.
+    let only: Vec<&str> = args
+        .windows(2)
+        .filter(|w| w[0] == "--only")
+        .map(|w| w[1].as_str())
+        .collect();
+    let wanted = |name: &str| only.is_empty() || only.contains(&name);
     let runs = if quick { 1 } else { 3 };
     let config = tokio::Config::default().with_worker_threads(2);
     tokio::Runner::new(config).start(|context| async move {
-        let mut rows = vec![get(&context, runs, if quick { 20_000 } else { 200_000 }).await];
-        let count = if quick { 20_000 } else { 100_000 };
-        rows.push(ingest(&context, runs, count, 32).await);
-        rows.push(ingest(&context, runs, count, 1024).await);
-        rows.extend(wakeup(&context, runs, if quick { 300 } else { 2_000 }).await);
-        let d = Duration::from_millis(if quick { 500 } else { 2_000 });
-        rows.extend(mixed(&context, runs, d, if quick { 200_000 } else { 1_000_000 }).await);
+        let mut rows = Vec::new();
+        if wanted("get") {
+            rows.push(get(&context, runs, if quick { 20_000 } else { 200_000 }).await);
+        }
+        if wanted("ingest") {
+            let count = if quick { 20_000 } else { 100_000 };
+            rows.push(ingest(&context, runs, count, 32).await);
+            rows.push(ingest(&context, runs, count, 1024).await);
+        }
+        if wanted("wakeup") {
+            rows.extend(wakeup(&context, runs, if quick { 300 } else { 2_000 }).await);
+        }
+        if wanted("mixed") {
+            let d = Duration::from_millis(if quick { 500 } else { 2_000 });
+            rows.extend(mixed(&context, runs, d, if quick { 200_000 } else { 1_000_000 }).await);
+        }
         println!(
             "commonware 2026.10.0, tokio runtime with 2 worker threads, {runs} interleaved run(s) each, medians\n"
         );
