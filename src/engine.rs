@@ -244,13 +244,21 @@ pub enum Enqueued {
     Closed,
 }
 
-/// A broadcast waiting for the sender task. It holds the message, not its frame: the sender
-/// task encodes it, so that `broadcast` costs the caller a clone (an `Arc`'s, for a shared
-/// block) and never an encode of the whole message on the caller's task.
+/// A broadcast waiting for the sender task.
 struct Outgoing<P, M> {
     recipients: Recipients<P>,
-    message: M,
+    payload: Payload<M>,
     sent_to: oneshot::Sender<Vec<P>>,
+}
+
+/// What a queued broadcast carries: its frame, encoded by the caller
+/// ([`broadcast`](Engine::broadcast), which moves the message into the cache and clones
+/// nothing), or the message, for the sender task to encode
+/// ([`try_broadcast`](Engine::try_broadcast), whose caller must not stall: an 8 MiB block's
+/// encode is milliseconds on the caller's task, a shared block's clone is a pointer's).
+enum Payload<M> {
+    Frame(Bytes),
+    Message(M),
 }
 
 struct Inner<P, M: Message> {
@@ -471,8 +479,9 @@ where
     }
 
     /// [`broadcast`](Self::broadcast), answering on `sent_to` (dropped unanswered, which its
-    /// receiver reads as an error, when the engine stopped).
-    pub(crate) async fn broadcast_to(
+    /// receiver reads as an error, when the engine stopped): for an adapter whose mailbox hands
+    /// out its own reply channel.
+    pub async fn broadcast_to(
         &self,
         recipients: Recipients<P>,
         message: M,
@@ -492,7 +501,13 @@ where
                 Err(_) => return,
             },
         };
-        let outgoing = self.insert_own(recipients, message, sent_to);
+        let frame: Bytes = message.to_bytes();
+        let _ = self.inner.buffer.insert(self.inner.me.clone(), message);
+        let outgoing = Outgoing {
+            recipients,
+            payload: Payload::Frame(frame),
+            sent_to,
+        };
         let _ = self.enqueue(outgoing, Some(permit));
     }
 
@@ -502,31 +517,24 @@ where
     /// order all the same. The overflow is not bounded: it holds what this node's own callers
     /// broadcast past the outbox's bound, never anything from the network. Once the engine has
     /// stopped, nothing is inserted ([`Enqueued::Closed`]).
+    ///
+    /// It clones `message` (into the cache) and leaves the encode to the sender task, so its
+    /// caller pays a clone, never an encode: made for messages whose clone is cheap (`Bytes`,
+    /// an `Arc`). User code (`M::clone`, serving waiters) runs here, before any lock is taken.
     pub fn try_broadcast(&self, recipients: Recipients<P>, message: M) -> Enqueued {
         if self.inner.cancel.is_cancelled() {
             return Enqueued::Closed;
         }
-        let outgoing = self.insert_own(recipients, message, oneshot::channel().0);
-        self.enqueue(outgoing, None)
-    }
-
-    /// Inserts `message` under our own id and makes it the broadcast to queue. User code
-    /// (`M::clone`, serving waiters) runs here, before any lock is taken.
-    fn insert_own(
-        &self,
-        recipients: Recipients<P>,
-        message: M,
-        sent_to: oneshot::Sender<Vec<P>>,
-    ) -> Outgoing<P, M> {
         let _ = self
             .inner
             .buffer
             .insert(self.inner.me.clone(), message.clone());
-        Outgoing {
+        let outgoing = Outgoing {
             recipients,
-            message,
-            sent_to,
-        }
+            payload: Payload::Message(message),
+            sent_to: oneshot::channel().0,
+        };
+        self.enqueue(outgoing, None)
     }
 
     /// Queues `outgoing` behind everything accepted before it: in the outbox (through
@@ -754,17 +762,23 @@ async fn send<P, M, S>(
         };
         let Outgoing {
             recipients,
-            message,
+            payload,
             sent_to,
         } = outgoing;
-        // The user's encoder runs here: a panic in it loses this broadcast (logged, sent to
-        // no one), not the sender task and every broadcast behind it.
-        let frame = std::panic::catch_unwind(AssertUnwindSafe(|| message.to_bytes()));
-        drop(message);
-        let Ok(frame) = frame else {
-            error!("encoding a broadcast panicked; it is sent to no one");
-            let _ = sent_to.send(Vec::new());
-            continue;
+        let frame = match payload {
+            Payload::Frame(frame) => frame,
+            // The user's encoder runs here: a panic in it loses this broadcast (logged, sent
+            // to no one), not the sender task and every broadcast behind it.
+            Payload::Message(message) => {
+                match std::panic::catch_unwind(AssertUnwindSafe(|| message.to_bytes())) {
+                    Ok(frame) => frame,
+                    Err(_) => {
+                        error!("encoding a broadcast panicked; it is sent to no one");
+                        let _ = sent_to.send(Vec::new());
+                        continue;
+                    }
+                }
+            }
         };
         let result = tokio::select! {
             biased;

@@ -87,10 +87,10 @@
 //! | what the application supplies | `message` ([`Message`], [`Peer`]), `config` ([`Config`], [`ConfigError`]) | |
 //! | receive accounting | `receive` ([`Buffer::receive`], the engine's totals behind `EngineStats`) | what the network delivered and what became of it |
 //! | the receive path | [`engine`] | reader (frames and peer-set updates), workers routed by peer, sender task, stop watcher |
-//! | transports | [`net`] (the traits; `sim`: the simulated WAN; `channel`: push frames yourself), `commonware` (commonware-p2p adapters, the drop-in engine and mailbox), [`forward`] (the task-less `oneshot` forwarder adapters answer subscriptions with) | |
-//! | runtimes | [`runtime`] (`Tokio`, `Commonware<E>`) | the engine's only way to spawn, sleep or hear a stop |
+//! | transports | [`net`] (the traits; `sim`: the simulated WAN; `channel`: push frames yourself), [`forward`] (the task-less `oneshot` forwarder adapters answer subscriptions with) | |
+//! | runtimes | [`runtime`] (`Tokio`; each commonware adapter adds its release's contexts) | the engine's only way to spawn, sleep or hear a stop |
 //! | metrics | [`metrics`] (names, striped counters, both backends), `prometheus` (an HTTP endpoint) | |
-//! | marshal's block buffer | `marshal` | `marshal::core::Buffer` for the commonware mailbox |
+//! | commonware | the adapter crates in `adapters/`, one per release line | the drop-in engine and mailbox, the runtime and p2p glue, the registry, marshal's `Buffer` |
 //! | the loom facade | `sync` (the types), `buffer::wrong` (the wrong orderings the suite must catch) | |
 //!
 //! The demo binary is the workspace's `demo/` crate; the benchmarks and the marshal chain are
@@ -106,18 +106,18 @@
 //! inserts locally before it queues the send (waiting for room in a bounded outbox). When the engine stops it closes its buffer.
 //! [`net::sim`] is an in-process WAN (latency, jitter, loss, seeded) for tests and the demo.
 //!
-//! With feature `commonware`, `shardcast::commonware::Engine` is a drop-in for the reference's
-//! `buffered::Engine` on any commonware runtime, the deterministic simulation included:
-//! `Engine::new(context, config)`, `start((sender, receiver))`, and a mailbox with the
-//! reference's `broadcast`, `subscribe`, `subscribe_prepared` and `get`, its metrics in the
-//! runtime's registry. Feature `prometheus` adds a `/metrics` endpoint for the facade path.
+//! This crate names no commonware release. The drop-ins for the reference's `buffered::Engine`
+//! (on any commonware runtime, the deterministic simulation included, with its metrics in the
+//! runtime's registry, and as marshal's block buffer) are one crate per release line, each
+//! with its own lock: `shardcast-commonware-2026-4` and `shardcast-commonware-2026-10`, in the
+//! repository's `adapters/`. They are built from this crate's public pieces: [`engine`],
+//! [`runtime::Runtime`], [`metrics::Registry`] and [`forward`]. Feature `prometheus` adds a
+//! `/metrics` endpoint for the facade path.
 //!
 //! | feature | default | what it adds |
 //! |---|---|---|
 //! | `engine` | yes | [`engine`], [`net`], [`runtime`], [`Blob`], [`Codec`] (tokio, flume, sha2) |
 //! | `prometheus` | no | `prometheus::serve`, a `/metrics` endpoint (an HTTP exporter) |
-//! | `commonware` | no | `commonware::{Engine, Mailbox, Config}`, the p2p adapters, `Wire`, `runtime::Commonware` |
-//! | `marshal` | no | the commonware `Mailbox` as commonware-consensus's `marshal::core::Buffer` (see [`marshal`]) |
 //! | `test-util` | no | `Buffer::check_invariants` |
 //!
 //! # Design notes: where the code departs from the design it started from, and why
@@ -155,15 +155,11 @@
 #![warn(missing_docs)]
 
 pub mod buffer;
-#[cfg(feature = "commonware")]
-pub mod commonware;
 mod config;
 #[cfg(feature = "engine")]
 pub mod engine;
 #[cfg(feature = "engine")]
 pub mod forward;
-#[cfg(feature = "marshal")]
-pub mod marshal;
 mod message;
 pub mod metrics;
 #[cfg(feature = "engine")]

@@ -1,18 +1,17 @@
 //! The runtime an engine runs on: the one place where it spawns tasks, waits for time, and
 //! hears that it should stop.
 //!
-//! [`Engine`](crate::engine::Engine) code never names a runtime. It goes through [`Runtime`],
-//! which has two implementations:
+//! [`Engine`](crate::engine::Engine) code never names a runtime. It goes through [`Runtime`]:
 //!
-//! - [`Tokio`]: a tokio runtime handle (the default path, feature `engine`). Tasks are plain
-//!   tokio tasks; nothing asks them to stop but the engine itself.
-//! - [`Commonware`] (feature `commonware`): any commonware-runtime context that implements
-//!   `Spawner + Clock + Metrics`, the deterministic runtime included. Every task is spawned from
-//!   that context under a label, so the runtime supervises it: when the task that owns the
-//!   context ends or is aborted, the engine's tasks are aborted with it. The engine stops when
-//!   `context.stopped()` fires.
+//! - [`Tokio`] here: a tokio runtime handle (the default path, feature `engine`). Tasks are
+//!   plain tokio tasks; nothing asks them to stop but the engine itself.
+//! - each commonware adapter crate implements it for its release's runtime contexts (any
+//!   `Spawner + Clock + Metrics`, the deterministic runtime included). Every task is spawned
+//!   from that context under a label, so the runtime supervises it: when the task that owns
+//!   the context ends or is aborted, the engine's tasks are aborted with it. The engine stops
+//!   when `context.stopped()` fires.
 //!
-//! On the commonware path nothing else runs: no `tokio::spawn`, no `tokio::time`, no ambient
+//! Through such a runtime nothing else runs: no `tokio::spawn`, no `tokio::time`, no ambient
 //! runtime lookup, no OS thread, and every `select!` is `biased`, so that one seed of the
 //! deterministic runtime gives one execution. The engine's channels (flume, tokio's `sync`
 //! channels, `tokio_util`'s cancellation token) are plain waker-based code that any executor
@@ -97,35 +96,5 @@ impl Runtime for Tokio {
 
     fn stopped(&self) -> impl Future<Output = ()> + Send + 'static {
         std::future::pending()
-    }
-}
-
-/// A commonware-runtime context (`Spawner + Clock + Metrics`): tokio's, the deterministic
-/// simulation's, or any other.
-#[cfg(feature = "commonware")]
-#[derive(Clone, Debug)]
-pub struct Commonware<E>(pub E);
-
-#[cfg(feature = "commonware")]
-impl<E> Runtime for Commonware<E>
-where
-    E: commonware_runtime::Spawner + commonware_runtime::Clock + commonware_runtime::Metrics,
-{
-    fn spawn<F>(&self, label: &'static str, future: F) -> Task
-    where
-        F: Future<Output = ()> + Send + 'static,
-    {
-        Task::new(self.0.with_label(label).spawn(move |_| future))
-    }
-
-    fn sleep(&self, duration: Duration) -> impl Future<Output = ()> + Send + 'static {
-        self.0.sleep(duration)
-    }
-
-    fn stopped(&self) -> impl Future<Output = ()> + Send + 'static {
-        let stopped = self.0.stopped();
-        async move {
-            let _ = stopped.await;
-        }
     }
 }

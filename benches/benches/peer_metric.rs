@@ -1,6 +1,6 @@
 //! The cost of `peer{sequencer}`, which the commonware drop-in now registers by default as the
 //! reference does: ingest (decode a frame, then `Buffer::receive`, the engine worker's two
-//! steps) on two buffers built by `shardcast::commonware::Engine::with_options`, one with the
+//! steps) on two buffers built by `shardcast_commonware_2026_4::Engine::with_options`, one with the
 //! per-sender counter and one without, interleaved in one run. 32 ed25519 senders, 32-byte
 //! and 1 KiB payloads, every sender primary.
 //!
@@ -12,10 +12,11 @@
 use bytes::Bytes;
 use commonware_cryptography::ed25519;
 use commonware_runtime::{Metrics as _, Runner as _};
-use shardcast::commonware::{Config, Engine, Mailbox, Options, Wire};
-use shardcast::{Blob, BlobConfig, Codec};
+use shardcast::{BlobConfig, Codec};
 use shardcast_benches::actor::OneSetProvider;
 use shardcast_benches::{PeerKey, median, ns_per_call as time, payload, peer_keys, side_by_side};
+use shardcast_commonware_2026_4::Blob;
+use shardcast_commonware_2026_4::{Config, Engine, Mailbox, Options, Wire};
 use std::hint::black_box;
 
 type Key = ed25519::PublicKey;
@@ -59,7 +60,7 @@ fn main() {
                 .map(|i| {
                     let peer = keys[i % PEERS].clone();
                     let blob = Blob::new(payload((i % PEERS) as u32, i as u64, len));
-                    (peer, blob.to_bytes())
+                    (peer, blob.0.to_bytes())
                 })
                 .collect();
             let config = BlobConfig::default();

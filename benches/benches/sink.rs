@@ -1,6 +1,6 @@
 //! The two metric backends side by side, in one run: the same buffer operations on a buffer
 //! reporting through the `metrics` facade (a real Prometheus recorder installed) and on one
-//! reporting to a commonware runtime's registry (`shardcast::commonware::Engine::new`).
+//! reporting to a commonware runtime's registry (`shardcast_commonware_2026_4::Engine::new`).
 //!
 //! `cargo bench -p shardcast-benches --bench sink [-- --quick]`
 //!
@@ -9,10 +9,10 @@
 
 use commonware_cryptography::{Signer as _, ed25519};
 use commonware_runtime::{Metrics as _, Runner as _};
-use shardcast::commonware::{Config as CwConfig, Engine, Options, Wire};
 use shardcast::{Blob, BlobConfig, Buffer, Config, Message};
 use shardcast_benches::actor::OneSetProvider;
 use shardcast_benches::{median, ns_per_call as time, payload, side_by_side};
+use shardcast_commonware_2026_4::{Blob as CwBlob, Config as CwConfig, Engine, Options, Wire};
 use std::hint::black_box;
 use std::sync::Arc;
 
@@ -26,7 +26,7 @@ trait Under {
 }
 
 struct Facade(Arc<Buffer<Key, Blob>>, Key, Vec<Blob>);
-struct Registry(Arc<Buffer<Key, Wire<Blob>>>, Key, Vec<Wire<Blob>>);
+struct Registry(Arc<Buffer<Key, Wire<CwBlob>>>, Key, Vec<Wire<CwBlob>>);
 
 impl Under for Facade {
     fn get(&self, i: usize) -> bool {
@@ -79,10 +79,14 @@ fn main() {
         registry.update_primary([key.clone()]);
         for blob in &blobs[..CACHED] {
             facade.insert(key.clone(), blob.clone());
-            registry.insert(key.clone(), Wire(blob.clone()));
+            registry.insert(key.clone(), Wire(CwBlob(blob.clone())));
         }
         let facade = Facade(facade, key.clone(), blobs.clone());
-        let registry = Registry(registry, key, blobs.into_iter().map(Wire).collect());
+        let registry = Registry(
+            registry,
+            key,
+            blobs.into_iter().map(|b| Wire(CwBlob(b))).collect(),
+        );
 
         println!(
             "metric backends side by side ({runs} interleaved runs of {n} calls, median ns/call)\n"

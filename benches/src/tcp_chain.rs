@@ -30,7 +30,7 @@ const BUFFER_CHANNEL: u64 = 2;
 /// The block buffer a chain runs with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
-    /// shardcast's commonware engine, through `shardcast::marshal::buffer_for_marshal`.
+    /// shardcast's commonware engine, through `shardcast_commonware_2026_4::marshal::buffer_for_marshal`.
     Shardcast,
     /// The reference: commonware-broadcast 2026.4.0's `buffered::Engine`.
     Reference,
@@ -140,9 +140,9 @@ pub fn run(kind: Kind, opts: &Opts) -> Figures {
             let buffer_context = context.with_label(&format!("buffer{i}"));
             let marshal = match kind {
                 Kind::Shardcast => {
-                    let (engine, buffer) = shardcast::marshal::buffer_for_marshal(
+                    let (engine, buffer) = shardcast_commonware_2026_4::marshal::buffer_for_marshal(
                         buffer_context,
-                        shardcast::commonware::Config {
+                        shardcast_commonware_2026_4::Config {
                             public_key: key.clone(),
                             mailbox_size: 1024,
                             deque_size: 10,
@@ -150,7 +150,7 @@ pub fn run(kind: Kind, opts: &Opts) -> Figures {
                             codec_config: payload,
                             peer_provider: oracle.clone(),
                         },
-                        shardcast::commonware::Options::default().with_workers(2),
+                        shardcast_commonware_2026_4::Options::default().with_workers(2),
                     );
                     engine.start(buffer_channel);
                     start_marshal(&context, seat, buffer, app.clone(), backfill, payload).await

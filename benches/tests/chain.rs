@@ -140,9 +140,9 @@ fn chain(seed: u64, setup: Setup) -> (Outcome, String) {
                         .register(BUFFER_CHANNEL, Quota::per_second(NonZeroU32::MAX))
                         .await
                         .unwrap();
-                    let (engine, buffer) = shardcast::marshal::buffer_for_marshal(
+                    let (engine, buffer) = shardcast_commonware_2026_4::marshal::buffer_for_marshal(
                         buffer_context,
-                        shardcast::commonware::Config {
+                        shardcast_commonware_2026_4::Config {
                             public_key: key.clone(),
                             mailbox_size: 1024,
                             deque_size: 10,
@@ -150,7 +150,7 @@ fn chain(seed: u64, setup: Setup) -> (Outcome, String) {
                             codec_config: 0,
                             peer_provider: oracle.manager(),
                         },
-                        shardcast::commonware::Options::default().with_workers(2),
+                        shardcast_commonware_2026_4::Options::default().with_workers(2),
                     );
                     engine.start(channel);
                     let isolated = setup.isolated_resolver;

@@ -227,7 +227,7 @@ mod reference {
 }
 
 mod shardcast_side {
-    use shardcast::commonware as buffered;
+    use shardcast_commonware_2026_4 as buffered;
     include!("differential/driver.rs");
 }
 

@@ -12,7 +12,7 @@ mod reference {
 }
 
 mod shardcast_arm {
-    use shardcast::commonware as buffered;
+    use shardcast_commonware_2026_4 as buffered;
     include!("switch/chain.rs");
 }
 

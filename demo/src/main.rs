@@ -6,11 +6,11 @@ use clap::{Args, Parser, Subcommand};
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use indicatif::{ProgressBar, ProgressStyle};
-#[cfg(feature = "commonware")]
-use shardcast::commonware as cw;
 use shardcast::net::Recipients;
 use shardcast::net::sim::{Link, Network, SimConfig, percentile};
 use shardcast::{Blob, BlobConfig, Buffer, Config, Engine, EngineConfig, EngineStats, Message};
+#[cfg(feature = "commonware")]
+use shardcast_commonware_2026_4 as cw;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -447,7 +447,7 @@ where
 #[cfg(feature = "commonware")]
 #[derive(Clone)]
 struct CommonwareNode {
-    mailbox: cw::Mailbox<cw::cryptography::ed25519::PublicKey, Blob>,
+    mailbox: cw::Mailbox<cw::cryptography::ed25519::PublicKey, cw::Blob>,
     handle: Arc<cw::runtime::Handle<()>>,
 }
 
@@ -459,12 +459,12 @@ impl Node<cw::cryptography::ed25519::PublicKey> for CommonwareNode {
             Recipients::Some(peers) => cw::p2p::Recipients::Some(peers),
             Recipients::One(peer) => cw::p2p::Recipients::One(peer),
         };
-        drop(self.mailbox.broadcast(to, blob).await);
+        drop(self.mailbox.broadcast(to, cw::Blob(blob)).await);
     }
 
     fn subscribe(&self, blob: &Blob) -> impl Future<Output = bool> + Send + 'static {
         let mailbox = self.mailbox.clone();
-        let digest = cw::cryptography::Digestible::digest(blob);
+        let digest = shardcast::Message::digest(blob).into();
         async move { mailbox.subscribe(digest).await.await.is_ok() }
     }
 
@@ -481,7 +481,7 @@ impl Node<cw::cryptography::ed25519::PublicKey> for CommonwareNode {
         // subscription: wait for that, on one that can never be served.
         let closed = self
             .mailbox
-            .subscribe(cw::cryptography::Digestible::digest(&Blob::new(
+            .subscribe(cw::cryptography::Digestible::digest(&cw::Blob::new(
                 &b"never sent"[..],
             )))
             .await;

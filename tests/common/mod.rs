@@ -2,10 +2,6 @@
 #![allow(dead_code, missing_docs)]
 
 pub mod model;
-#[cfg(feature = "commonware")]
-pub mod note;
-#[cfg(feature = "commonware")]
-pub mod scripted;
 
 use shardcast::{Buffer, Config, Message, Subscription};
 use std::future::Future;

@@ -1,7 +1,7 @@
 // A small chain-shaped program written against `buffered`, the way a chain on commonware
 // 2026.4.0 writes it. The module that includes this file decides what `buffered` is: the
 // reference (`use commonware_broadcast::buffered;`) or shardcast
-// (`use shardcast::commonware as buffered;`). That one line is the whole switch.
+// (`use shardcast_commonware_2026_4 as buffered;`). That one line is the whole switch.
 
 use commonware_broadcast::Broadcaster;
 use commonware_codec::RangeCfg;
@@ -71,7 +71,10 @@ pub fn run(seed: u64, validators: usize, heights: u64) -> Summary {
                         jitter: Duration::ZERO,
                         success_rate: 1.0,
                     };
-                    oracle.add_link(key.clone(), other.clone(), link).await.unwrap();
+                    oracle
+                        .add_link(key.clone(), other.clone(), link)
+                        .await
+                        .unwrap();
                 }
             }
             let (engine, mailbox) = buffered::Engine::new(

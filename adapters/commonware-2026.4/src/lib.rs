@@ -1,4 +1,4 @@
-//! shardcast on commonware (feature `commonware`): a drop-in for the actor engine
+//! shardcast on commonware 2026.4.0: a drop-in for the actor engine
 //! `commonware_broadcast::buffered` 2026.4.0, on any commonware runtime, on the network its
 //! users already run.
 //!
@@ -8,7 +8,7 @@
 //! reference's methods and types, with the application's own message type `M`:
 //!
 //! ```no_run
-//! # use shardcast::commonware::{Config, Engine};
+//! # use shardcast_commonware_2026_4::{Config, Engine};
 //! # async fn example<E, M>(
 //! #     context: E,
 //! #     config: Config<commonware_cryptography::ed25519::PublicKey, M::Cfg, commonware_p2p::simulated::Manager<commonware_cryptography::ed25519::PublicKey, E>>,
@@ -39,15 +39,15 @@
 //! [`Engine::new`] (see [`crate::runtime`]): on the deterministic runtime one seed gives one
 //! execution.
 //!
-//! The lower-level pieces stay available for the tokio-only [`crate::engine::Engine`]:
+//! The lower-level pieces stay available for the tokio-only [`shardcast::engine::Engine`]:
 //! [`P2pSender`], [`P2pReceiver`] and [`P2pPeerSets`] adapt a commonware `Sender`, `Receiver`
-//! and `Provider` to shardcast's transport traits ([`crate::net`]), and [`Wire`] makes any
+//! and `Provider` to shardcast's transport traits ([`shardcast::net`]), and [`Wire`] makes any
 //! commonware `Digestible + Codec` type a shardcast [`Message`] + [`Codec`] with the same bytes
 //! on the wire.
 //!
 //! # Migration from `buffered`: one line
 //!
-//! `use commonware_broadcast::buffered;` becomes `use shardcast::commonware as buffered;`, and
+//! `use commonware_broadcast::buffered;` becomes `use shardcast_commonware_2026_4 as buffered;`, and
 //! nothing else changes: [`Config`] has the reference's six public fields and types, so its
 //! struct literal compiles unchanged; [`Engine::new`] and [`Engine::start`] take and return the
 //! same; the [`Mailbox`] has the same `subscribe`, `subscribe_prepared` and `get`, and is a
@@ -78,7 +78,7 @@
 //!   stop it reads 0.
 //! - Requests from different tasks are not ordered with each other (each task's are); frames
 //!   from the network are ordered with peer-set updates exactly (see
-//!   [`crate::engine`]), a local broadcast racing an update is not.
+//!   [`shardcast::engine`]), a local broadcast racing an update is not.
 //! - A panicking `M::clone` while subscribers are served cancels that message's subscribers
 //!   and is counted `Invalid`; the reference's loop dies with it.
 //! - `workers > 1`, the byte budget and the frame cap are opt-in ([`Options`]); metrics
@@ -90,22 +90,25 @@ pub use commonware_p2p as p2p;
 pub use commonware_runtime as runtime;
 pub use commonware_utils as utils;
 
+mod context;
+#[cfg(feature = "marshal")]
+pub mod marshal;
 mod registry;
 
-use crate::config::ConfigError;
-use crate::engine::{self, DEFAULT_MAX_QUEUED_BYTES, EngineConfig};
-use crate::forward::forward;
-use crate::message::{Codec, DecodeError, Message};
-use crate::net::{
-    PeerSetSource, PeerSetUpdate, Receiver, Recipients, RecvError, SendError, Sender,
-};
-use crate::runtime::Commonware;
-use crate::{Buffer, Config as BufferConfig};
 use bytes::{Bytes, BytesMut};
 use commonware_codec::{Encode, Read};
 use commonware_cryptography::{Digestible, PublicKey};
 use commonware_p2p::{PeerSetSubscription, Provider};
 use commonware_runtime::{Clock, Handle, IoBuf, Metrics as RuntimeMetrics, Spawner};
+pub use context::Commonware;
+use shardcast::ConfigError;
+use shardcast::engine::{self, DEFAULT_MAX_QUEUED_BYTES, EngineConfig};
+use shardcast::forward::forward;
+use shardcast::net::{
+    PeerSetSource, PeerSetUpdate, Receiver, Recipients, RecvError, SendError, Sender,
+};
+use shardcast::{Buffer, Config as BufferConfig};
+use shardcast::{Codec, DecodeError, Message};
 use std::collections::VecDeque;
 use std::pin::pin;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
@@ -136,7 +139,7 @@ pub struct Config<P, MCfg, D> {
 /// the engine's own, the `peer` metric registered.
 ///
 /// ```
-/// use shardcast::commonware::Options;
+/// use shardcast_commonware_2026_4::Options;
 ///
 /// let options = Options::default()
 ///     .with_workers(2)
@@ -175,7 +178,7 @@ impl Options {
     }
 
     /// Bytes cached per primary peer, on top of `deque_size`, messages measured by their
-    /// encoded size (see [`Config::with_peer_bytes`](crate::Config::with_peer_bytes)); default
+    /// encoded size (see [`Config::with_peer_bytes`](shardcast::Config::with_peer_bytes)); default
     /// none: count only.
     pub fn with_peer_bytes(mut self, bytes: usize) -> Self {
         self.peer_bytes = Some(bytes);
@@ -864,20 +867,37 @@ where
     }
 }
 
-/// [`Blob`](crate::Blob) is a commonware message too: digest `sha256::Digest` (its SHA-256),
-/// encoded as commonware encodes `Bytes` (`varint(len) ‖ payload`: the same bytes as
-/// shardcast's own [`Codec`]), decoded with at most `max_payload` bytes.
+/// shardcast's [`Blob`](shardcast::Blob) as a commonware message (the orphan rule keeps the
+/// commonware traits off the core's type, so this adapter wraps it): digest `sha256::Digest`
+/// (its SHA-256), encoded as commonware encodes `Bytes` (`varint(len) ‖ payload`: the same
+/// bytes as shardcast's own [`Codec`]), decoded with at most `max_payload` bytes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Blob(pub shardcast::Blob);
+
+impl Blob {
+    /// A blob carrying `payload`.
+    pub fn new(payload: impl Into<Bytes>) -> Self {
+        Self(shardcast::Blob::new(payload))
+    }
+
+    /// Its payload.
+    pub fn payload(&self) -> &Bytes {
+        self.0.payload()
+    }
+}
+
 mod blob {
-    use crate::{Blob, BlobConfig, Message};
+    use super::Blob;
     use bytes::{Buf, BufMut};
     use commonware_codec::{EncodeSize, Error, RangeCfg, Read, Write};
     use commonware_cryptography::{Digestible, sha256};
+    use shardcast::{BlobConfig, Message};
 
     impl Digestible for Blob {
         type Digest = sha256::Digest;
 
         fn digest(&self) -> sha256::Digest {
-            sha256::Digest::from(Message::digest(self))
+            sha256::Digest::from(Message::digest(&self.0))
         }
     }
 
@@ -905,18 +925,18 @@ mod blob {
     #[cfg(test)]
     mod tests {
         use super::*;
-        use crate::Codec;
         use commonware_codec::{Decode, Encode};
+        use shardcast::Codec;
 
         #[test]
         fn the_same_bytes_as_shardcasts_own_codec() {
             let blob = Blob::new(vec![7u8; 300]);
-            assert_eq!(&Encode::encode(&blob)[..], &Codec::to_bytes(&blob)[..]);
+            assert_eq!(&Encode::encode(&blob)[..], &Codec::to_bytes(&blob.0)[..]);
             let config = BlobConfig { max_payload: 300 };
-            let decoded = Blob::decode_cfg(Codec::to_bytes(&blob), &config).unwrap();
+            let decoded = Blob::decode_cfg(Codec::to_bytes(&blob.0), &config).unwrap();
             assert_eq!(decoded, blob);
             let small = BlobConfig { max_payload: 299 };
-            assert!(Blob::decode_cfg(Codec::to_bytes(&blob), &small).is_err());
+            assert!(Blob::decode_cfg(Codec::to_bytes(&blob.0), &small).is_err());
         }
     }
 }

@@ -1,6 +1,6 @@
 //! The reference engine's 20 scenarios, run the way the reference runs them: on commonware's
 //! deterministic runtime, over `commonware_p2p::simulated`, with `oracle.manager()` as the peer
-//! provider, through the drop-in API (`shardcast::commonware::{Engine, Mailbox}`), with metrics
+//! provider, through the drop-in API (`shardcast_commonware_2026_4::{Engine, Mailbox}`), with metrics
 //! read from `context.encode()` and tasks counted with `count_running_tasks`. Plus two checks
 //! that an execution is a function of its seed, with one worker and with several.
 //!
@@ -8,21 +8,22 @@
 //! deque 10, as in the reference's set-up; "instant" is 10 ms of simulated time, propagation
 //! 200 ms. Time is simulated: the runtime skips idle time, so the waits cost nothing.
 //!
-//! `cargo test --release --features commonware --test deterministic`
-#![cfg(feature = "commonware")]
+//! `cargo test --release -p shardcast-commonware-2026-4 --test deterministic`
 
 mod common;
 
 use common::note::Note;
-use shardcast::commonware::codec::RangeCfg;
-use shardcast::commonware::cryptography::{Digestible, Hasher, Sha256, Signer, ed25519, sha256};
-use shardcast::commonware::p2p::simulated::{self, Link, Oracle};
-use shardcast::commonware::p2p::{Manager as _, Recipients, Sender as _, TrackedPeers};
-use shardcast::commonware::runtime::{
+use shardcast_commonware_2026_4::codec::RangeCfg;
+use shardcast_commonware_2026_4::cryptography::{
+    Digestible, Hasher, Sha256, Signer, ed25519, sha256,
+};
+use shardcast_commonware_2026_4::p2p::simulated::{self, Link, Oracle};
+use shardcast_commonware_2026_4::p2p::{Manager as _, Recipients, Sender as _, TrackedPeers};
+use shardcast_commonware_2026_4::runtime::{
     Clock, Handle, IoBuf, Metrics as _, Quota, Runner as _, Spawner as _, deterministic,
 };
-use shardcast::commonware::utils::ordered::Set;
-use shardcast::commonware::{Config, Engine, Mailbox, Options};
+use shardcast_commonware_2026_4::utils::ordered::Set;
+use shardcast_commonware_2026_4::{Config, Engine, Mailbox, Options};
 use std::num::{NonZeroU32, NonZeroUsize};
 use std::time::Duration;
 
@@ -1014,7 +1015,7 @@ fn engine_on<D>(
     mailbox_size: usize,
 ) -> (Engine<Context, Key, Note, D>, Mailbox<Key, Note>)
 where
-    D: shardcast::commonware::p2p::Provider<PublicKey = Key>,
+    D: shardcast_commonware_2026_4::p2p::Provider<PublicKey = Key>,
 {
     engine_with(
         context,
@@ -1036,7 +1037,7 @@ fn engine_with<D>(
     options: Options,
 ) -> (Engine<Context, Key, Note, D>, Mailbox<Key, Note>)
 where
-    D: shardcast::commonware::p2p::Provider<PublicKey = Key>,
+    D: shardcast_commonware_2026_4::p2p::Provider<PublicKey = Key>,
 {
     Engine::with_options(
         context.with_label(label),
@@ -1374,7 +1375,7 @@ fn an_update_is_applied_before_the_frames_behind_it() {
                 let _handle = engine.start((sender, receiver));
                 mailbox.wait_for_peer_set(0).await;
                 let block = note("a new primary's first block");
-                let frame = shardcast::commonware::codec::Encode::encode(&block).to_vec();
+                let frame = shardcast_commonware_2026_4::codec::Encode::encode(&block).to_vec();
                 // Together, without yielding in between: the update, then the frame.
                 updates.push(1, &keys, &[]);
                 frames.send((keys[1].clone(), frame)).unwrap();
@@ -1406,7 +1407,8 @@ fn a_subscription_with_a_closed_responder_counts_dropped() {
         let cached = note("cached");
         broadcast(peer, Recipients::All, &cached).await;
         for digest in [cached.digest(), note("not cached").digest()] {
-            let (responder, receiver) = shardcast::commonware::utils::channel::oneshot::channel();
+            let (responder, receiver) =
+                shardcast_commonware_2026_4::utils::channel::oneshot::channel();
             drop(receiver);
             peer.mailbox.subscribe_prepared(digest, responder).await;
         }

@@ -1,19 +1,20 @@
 //! shardcast over commonware-p2p's authenticated network, on real TCP sockets bound to
 //! 127.0.0.1 only, on commonware-runtime's tokio runner (feature `commonware`):
-//! `cargo test --release --features commonware --test commonware`.
+//! `cargo test --release -p shardcast-commonware-2026-4 --test commonware`.
 //!
 //! Four nodes each broadcast 50 messages; every node receives all 200 through `subscribe`; a
 //! peer-set update removing one node evicts its messages everywhere; a fifth node that sends
 //! garbage on the channel disturbs nobody.
-#![cfg(feature = "commonware")]
 
-use shardcast::commonware as interop;
-use shardcast::commonware::codec::RangeCfg;
-use shardcast::commonware::cryptography::{Digestible, Signer, ed25519};
-use shardcast::commonware::p2p::Recipients;
-use shardcast::commonware::p2p::{Address, AddressableManager, Sender as _, authenticated::lookup};
-use shardcast::commonware::runtime::{IoBuf, Metrics as _, Quota, Runner as _, tokio as cw};
-use shardcast::commonware::utils::ordered::Map;
+use shardcast_commonware_2026_4 as interop;
+use shardcast_commonware_2026_4::codec::RangeCfg;
+use shardcast_commonware_2026_4::cryptography::{Digestible, Signer, ed25519};
+use shardcast_commonware_2026_4::p2p::Recipients;
+use shardcast_commonware_2026_4::p2p::{
+    Address, AddressableManager, Sender as _, authenticated::lookup,
+};
+use shardcast_commonware_2026_4::runtime::{IoBuf, Metrics as _, Quota, Runner as _, tokio as cw};
+use shardcast_commonware_2026_4::utils::ordered::Map;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::num::NonZeroU32;
 use std::time::Duration;
@@ -24,7 +25,7 @@ use common::note::Note;
 type Key = ed25519::PublicKey;
 type Node = (
     interop::Mailbox<Key, Note>,
-    shardcast::commonware::runtime::Handle<()>,
+    shardcast_commonware_2026_4::runtime::Handle<()>,
 );
 
 /// Ports the OS says are free on 127.0.0.1 right now.
@@ -219,6 +220,6 @@ fn four_nodes_over_loopback_tcp() {
     });
 }
 
-fn commonware_p2p_all() -> shardcast::commonware::p2p::Recipients<Key> {
-    shardcast::commonware::p2p::Recipients::All
+fn commonware_p2p_all() -> shardcast_commonware_2026_4::p2p::Recipients<Key> {
+    shardcast_commonware_2026_4::p2p::Recipients::All
 }

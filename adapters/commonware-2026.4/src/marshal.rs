@@ -21,11 +21,11 @@
 //!
 //! # Migration
 //!
-//! The one `use` line of [`crate::commonware`]: `buffered::Engine::new` then builds shardcast's
+//! The one `use` line of [the crate root](crate): `buffered::Engine::new` then builds shardcast's
 //! engine, and marshal takes its mailbox where it took the reference's. The chain test of the
 //! benchmark crate (`benches/tests/chain.rs`) starts marshal with either buffer.
 
-use crate::commonware::{Config, Engine, Mailbox, Options, Wire};
+use crate::{Config, Engine, Mailbox, Options, Wire};
 use commonware_codec::{Encode, Read};
 use commonware_consensus::Block;
 use commonware_consensus::marshal::core::Buffer;
@@ -78,7 +78,7 @@ where
 ///
 /// ```no_run
 /// # use commonware_consensus::marshal::{core::Buffer, standard::Standard};
-/// # use shardcast::commonware::{Config, Options};
+/// # use shardcast_commonware_2026_4::{Config, Options};
 /// # fn check<B, Buf: Buffer<Standard<B>>>(_: &Buf) where B: commonware_consensus::Block {}
 /// # fn example<E, B, D>(context: E, config: Config<commonware_cryptography::ed25519::PublicKey, B::Cfg, D>)
 /// # where
@@ -89,7 +89,7 @@ where
 /// # {
 /// let options = Options::default().with_workers(2);
 /// let (engine, buffer) =
-///     shardcast::marshal::buffer_for_marshal::<_, _, B, _>(context, config, options);
+///     shardcast_commonware_2026_4::marshal::buffer_for_marshal::<_, _, B, _>(context, config, options);
 /// // engine.start(buffer_channel); marshal.start(application, buffer, resolver);
 /// check::<B, _>(&buffer); // the mailbox is marshal's `Buffer<Standard<B>>`
 /// # }

@@ -3,13 +3,13 @@
 //! sends wait until the test lets them through.
 #![allow(dead_code)]
 
-use shardcast::commonware::cryptography::ed25519;
-use shardcast::commonware::p2p::{
+use shardcast_commonware_2026_4::cryptography::ed25519;
+use shardcast_commonware_2026_4::p2p::{
     CheckedSender, LimitedSender, PeerSetSubscription, PeerSetUpdate, Provider, Receiver,
     Recipients, TrackedPeers,
 };
-use shardcast::commonware::runtime::{IoBuf, IoBufs};
-use shardcast::commonware::utils::ordered::Set;
+use shardcast_commonware_2026_4::runtime::{IoBuf, IoBufs};
+use shardcast_commonware_2026_4::utils::ordered::Set;
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 use tokio::sync::{Semaphore, mpsc};
@@ -60,7 +60,8 @@ pub struct ScriptedProvider {
 
 /// A scripted provider and the end that feeds its subscription.
 pub fn updates() -> (Updates, ScriptedProvider) {
-    let (push, subscription) = shardcast::commonware::utils::channel::mpsc::unbounded_channel();
+    let (push, subscription) =
+        shardcast_commonware_2026_4::utils::channel::mpsc::unbounded_channel();
     (
         Updates(push),
         ScriptedProvider {
@@ -71,7 +72,7 @@ pub fn updates() -> (Updates, ScriptedProvider) {
 
 /// The pushing end of a [`ScriptedProvider`]'s subscription.
 pub struct Updates(
-    pub shardcast::commonware::utils::channel::mpsc::UnboundedSender<PeerSetUpdate<Key>>,
+    pub shardcast_commonware_2026_4::utils::channel::mpsc::UnboundedSender<PeerSetUpdate<Key>>,
 );
 
 impl Updates {
@@ -99,7 +100,9 @@ impl Provider for ScriptedProvider {
     /// The scripted subscription the first time; a closed one after that.
     async fn subscribe(&mut self) -> PeerSetSubscription<Key> {
         let taken = self.subscription.lock().unwrap().take();
-        taken.unwrap_or_else(|| shardcast::commonware::utils::channel::mpsc::unbounded_channel().1)
+        taken.unwrap_or_else(|| {
+            shardcast_commonware_2026_4::utils::channel::mpsc::unbounded_channel().1
+        })
     }
 }
 

@@ -2,15 +2,15 @@
 //! engine builds its buffer with, so the series appear in `context.encode()` under the
 //! context's label, as the reference engine's do.
 //!
-//! Each series is a cell the buffer counts into (see [`crate::metrics`]); the types below only
+//! Each series is a cell the buffer counts into (see [`shardcast::metrics`]); the types below only
 //! teach prometheus-client 0.24 (the version commonware-runtime 2026.4 registers) to read them
 //! at scrape time.
 
-use crate::metrics::{CounterCell, GaugeCell, PeerCounters, Registry};
 use commonware_runtime::Metrics;
 use prometheus_client::encoding::{EncodeMetric, MetricEncoder, NoLabelSet};
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::{MetricType, TypedMetric};
+use shardcast::metrics::{CounterCell, GaugeCell, PeerCounters, Registry};
 
 /// A commonware 2026.4 context as a [`Registry`].
 pub(crate) struct Context<'a, E>(pub(crate) &'a E);
