@@ -398,7 +398,7 @@ where
     ) -> (Self, Mailbox<P, M>) {
         match Self::try_new(context, config, options) {
             Ok(built) => built,
-            Err(err) => panic!("invalid shardcast::commonware configuration: {err}"),
+            Err(err) => panic!("invalid shardcast-commonware-2026-4 configuration: {err}"),
         }
     }
 

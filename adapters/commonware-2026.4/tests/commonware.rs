@@ -1,5 +1,5 @@
 //! shardcast over commonware-p2p's authenticated network, on real TCP sockets bound to
-//! 127.0.0.1 only, on commonware-runtime's tokio runner (feature `commonware`):
+//! 127.0.0.1 only, on commonware-runtime's tokio runner:
 //! `cargo test --release -p shardcast-commonware-2026-4 --test commonware`.
 //!
 //! Four nodes each broadcast 50 messages; every node receives all 200 through `subscribe`; a
