@@ -17,6 +17,9 @@
 //! `cargo bench --bench chain [-- --quick] [-- --payload BYTES --blocks N --runs N]` from
 //! `adapters/commonware-2026.10`.
 
+mod support;
+use support::{Feed, OneSet};
+
 #[path = "../tests/common/chain.rs"]
 #[allow(dead_code)]
 mod chain;
@@ -30,15 +33,11 @@ use commonware_consensus::marshal::standard::Standard;
 use commonware_consensus::simplex::types::Activity;
 use commonware_consensus::types::{Height, Round};
 use commonware_cryptography::{Digested, Digestible, sha256};
-use commonware_p2p::{
-    BlockedSubscription, Blocker, CheckedSender, LimitedSender, PeerSetSubscription, PeerSetUpdate,
-    Provider, Recipients, TrackedPeers,
-};
+use commonware_p2p::{BlockedSubscription, Blocker, CheckedSender, LimitedSender, Recipients};
 use commonware_runtime::{Clock as _, IoBuf, IoBufs, Runner as _, Supervisor as _, tokio};
 use commonware_utils::channel::{oneshot, ring};
 use commonware_utils::{NZUsize, ordered::Set};
 use std::collections::HashMap;
-use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -130,7 +129,7 @@ struct Hub {
 
 impl Hub {
     /// `peer`'s sender and receiver on `channel`.
-    fn register(&self, peer: &Key, channel: u64) -> (HubSender, HubReceiver) {
+    fn register(&self, peer: &Key, channel: u64) -> (HubSender, Feed) {
         let (tx, rx) = mpsc::unbounded_channel();
         self.inboxes
             .lock()
@@ -141,7 +140,7 @@ impl Hub {
             me: peer.clone(),
             channel,
         };
-        (sender, HubReceiver(rx))
+        (sender, Feed(rx))
     }
 }
 
@@ -204,54 +203,6 @@ impl LimitedSender for HubSender {
     }
 }
 
-#[derive(Debug)]
-struct HubReceiver(mpsc::UnboundedReceiver<(Key, IoBuf)>);
-
-/// The hub is gone.
-#[derive(Debug)]
-struct HubClosed;
-
-impl std::fmt::Display for HubClosed {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("hub closed")
-    }
-}
-
-impl std::error::Error for HubClosed {}
-
-impl commonware_p2p::Receiver for HubReceiver {
-    type Error = HubClosed;
-    type PublicKey = Key;
-    async fn recv(&mut self) -> Result<(Key, IoBuf), HubClosed> {
-        self.0.recv().await.ok_or(HubClosed)
-    }
-    fn capacity(&self) -> NonZeroUsize {
-        NZUsize!(1024)
-    }
-}
-
-/// One peer set holding every validator, primary, pushed on subscription and kept open.
-#[derive(Clone, Debug)]
-struct Validators(Set<Key>);
-
-impl Provider for Validators {
-    type PublicKey = Key;
-    async fn peer_set(&mut self, _id: u64) -> Option<TrackedPeers<Key>> {
-        Some(TrackedPeers::primary(self.0.clone()))
-    }
-    async fn subscribe(&mut self) -> PeerSetSubscription<Key> {
-        let (sender, receiver) = commonware_utils::channel::mpsc::unbounded_channel();
-        let set = TrackedPeers::primary(self.0.clone());
-        let _ = sender.send(PeerSetUpdate {
-            index: 0,
-            latest: set.clone(),
-            all: set,
-        });
-        std::mem::forget(sender);
-        receiver
-    }
-}
-
 /// A blocker that blocks no one (every validator is honest here).
 #[derive(Clone, Debug)]
 struct NoBlock;
@@ -286,7 +237,7 @@ fn run(kind: Kind, blocks: u64, payload: usize, seed: u64) -> Measured {
             peers: keys.clone(),
             latency: Duration::from_millis(10),
         };
-        let validators = Validators(Set::from_iter_dedup(keys.iter().cloned()));
+        let validators = OneSet(Set::from_iter_dedup(keys.iter().cloned()));
         let log: Log = Arc::default();
         let mut marshals: Vec<Chain> = Vec::new();
         let mut apps = Vec::new();

@@ -22,10 +22,7 @@
 use commonware_broadcast::{Broadcaster, buffered as reference};
 use commonware_codec::{Decode as _, Encode as _, RangeCfg};
 use commonware_cryptography::{Digested, Digestible, Signer as _, ed25519, sha256};
-use commonware_p2p::{
-    CheckedSender, LimitedSender, PeerSetSubscription, PeerSetUpdate, Provider, Recipients,
-    TrackedPeers,
-};
+use commonware_p2p::{CheckedSender, LimitedSender, Recipients};
 use commonware_parallel::Sequential;
 use commonware_runtime::{
     Clock, Handle, IoBuf, IoBufs, Metrics as _, Runner as _, Supervisor as _, tokio,
@@ -35,13 +32,15 @@ use dashmap::DashMap;
 use shardcast_commonware_2026_10 as shardcast;
 use std::collections::VecDeque;
 use std::hint::black_box;
-use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
-type Key = ed25519::PublicKey;
+use support::Key;
 type Frames = Arc<Vec<(Key, IoBuf)>>;
+
+mod support;
+use support::{Feed, OneSet};
 
 #[path = "../tests/common/note.rs"]
 #[allow(dead_code)]
@@ -78,56 +77,6 @@ impl LimitedSender for Discard {
     type Checked<'a> = Discarded;
     fn check(&mut self, _recipients: Recipients<Key>) -> Result<Discarded, SystemTime> {
         Ok(Discarded)
-    }
-}
-
-/// The feed is gone.
-#[derive(Debug)]
-struct Closed;
-
-impl std::fmt::Display for Closed {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("feed closed")
-    }
-}
-
-impl std::error::Error for Closed {}
-
-/// A receiver fed through a channel.
-#[derive(Debug)]
-struct Feed(::tokio::sync::mpsc::UnboundedReceiver<(Key, IoBuf)>);
-
-impl commonware_p2p::Receiver for Feed {
-    type Error = Closed;
-    type PublicKey = Key;
-    async fn recv(&mut self) -> Result<(Key, IoBuf), Closed> {
-        self.0.recv().await.ok_or(Closed)
-    }
-    fn capacity(&self) -> NonZeroUsize {
-        NZUsize!(1024)
-    }
-}
-
-/// A provider whose one set holds every peer, primary.
-#[derive(Clone, Debug)]
-struct OneSet(Set<Key>);
-
-impl Provider for OneSet {
-    type PublicKey = Key;
-    async fn peer_set(&mut self, _id: u64) -> Option<TrackedPeers<Key>> {
-        Some(TrackedPeers::primary(self.0.clone()))
-    }
-    async fn subscribe(&mut self) -> PeerSetSubscription<Key> {
-        let (sender, receiver) = commonware_utils::channel::mpsc::unbounded_channel();
-        let set = TrackedPeers::primary(self.0.clone());
-        let _ = sender.send(PeerSetUpdate {
-            index: 0,
-            latest: set.clone(),
-            all: set,
-        });
-        // Kept open: a closed subscription stops either engine.
-        std::mem::forget(sender);
-        receiver
     }
 }
 
