@@ -142,6 +142,12 @@ where
         self.0.inner().write(buf);
     }
 
+    /// commonware's own `encode`: one buffer of the message's `encode_size`, as the
+    /// reference's sender allocates it, not an empty one grown as the message is written.
+    fn to_bytes(&self) -> Bytes {
+        self.0.inner().encode()
+    }
+
     /// Decodes the message, then hashes it here, on the worker that decoded it: the digest
     /// comes from the decoded value, never from the network.
     fn read(buf: &mut Bytes, config: &M::Cfg) -> Result<Self, DecodeError> {
