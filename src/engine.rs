@@ -3,9 +3,9 @@
 //! There is no actor. [`Engine::start_on`] spawns, through a [`Runtime`] (tokio, or any
 //! commonware runtime: see [`crate::runtime`]):
 //!
-//! - one **reader** task that pulls frames from the [`Receiver`] and hands them, through a
-//!   bounded `flume` channel (back-pressure, not an unbounded queue), to `workers` **receive
-//!   workers** that decode, count and insert in parallel; the reader also applies every update
+//! - one **reader** task that pulls frames from the [`Receiver`] and hands them, through one
+//!   `flume` channel per worker (bounded in bytes and frames, see below), to `workers`
+//!   **receive workers** that decode, count and insert in parallel; the reader also applies every update
 //!   of the [`PeerSetSource`], in order, with [`Buffer::update_primary`], between the frames it
 //!   arrived between (an update is applied once the frames before it are handled),
 //! - one **sender** task that owns the [`Sender`] (one sender per engine, never cloned per send)
@@ -33,15 +33,24 @@
 //!   the peer), and each worker handles its queue in order. So each peer's deque always holds
 //!   that peer's `deque_size` most recently received messages, as in the reference engine.
 //!   There is no order across peers: two peers' frames are inserted in parallel.
-//! - **The cost.** A peer that floods occupies its worker. Peers routed to the same worker wait
-//!   behind the frames of the flood that arrived before theirs (first come, first served:
-//!   they are delayed, never dropped or starved); peers routed to other workers do not wait
-//!   at all. With `workers = 1` every peer shares the one worker, as every peer shares the
-//!   reference's one loop.
-//! - **Bounded in bytes.** Frames handed to the workers and not yet handled are bounded by
-//!   [`EngineConfig::max_queued_bytes`]: when the budget is full the reader stops taking frames
-//!   from the receiver until the workers catch up, which is back-pressure on the network.
-//!   [`EngineStats::queued_bytes_peak`] reports the most that ever waited.
+//! - **Bounded in bytes.** Each worker has its share of [`EngineConfig::max_queued_bytes`]
+//!   (the budget divided by `workers`) and at most [`EngineConfig::with_frame_queue`] frames
+//!   handed to it and not yet handled. [`EngineStats::queued_bytes_peak`] reports the most
+//!   that ever waited for all of them together.
+//! - **A flooding peer is isolated.** A peer that floods occupies its worker, and fills that
+//!   worker's share. Peers routed to the same worker wait behind the flood's frames that
+//!   arrived before theirs (first come, first served). Peers routed to other workers do not
+//!   wait for it: the reader never waits on one full worker while another has room. The
+//!   receiver yields every peer's frames in one sequence, so the frames behind a flood's
+//!   could only be reached by holding the flood's without bound or by dropping some; the
+//!   reader drops them. A frame for a full worker, while another worker has room, is **shed**:
+//!   dropped undecoded, counted in `receive_total{status="Dropped"}` and
+//!   [`EngineStats::shed`], logged at `debug`, exactly as commonware's transport drops a
+//!   message that arrives at a full channel (and, under marshal, recovered the same way, by
+//!   its backfill). Only when every worker is full does the reader stop taking frames from
+//!   the receiver until one catches up: back-pressure on the network. With `workers = 1`
+//!   nothing is ever shed: every peer shares the one worker and its whole budget, as every peer
+//!   shares the reference's one loop, and a flood only back-pressures.
 //!
 //! Bad input is counted (`receive_total{status="Invalid"}`), logged at `debug` with the peer,
 //! and never stops the engine: a frame over `max_frame_size` is rejected before decoding, a
@@ -115,7 +124,9 @@ impl<C> EngineConfig<C> {
         self
     }
 
-    /// Frames buffered between the reader and the workers (default 1,024, at least 1).
+    /// Most frames handed to each worker and not yet handled (default 1,024, at least 1);
+    /// beyond it the worker is full, as when its share of the byte budget is (see
+    /// [`with_max_queued_bytes`](Self::with_max_queued_bytes)).
     pub fn with_frame_queue(mut self, frames: usize) -> Self {
         self.frame_queue = frames;
         self
@@ -129,12 +140,17 @@ impl<C> EngineConfig<C> {
     }
 
     /// Most bytes of frames handed to the workers and not yet handled (default
-    /// [`DEFAULT_MAX_QUEUED_BYTES`], 64 MiB; at least 1). When it is reached the reader stops
-    /// taking frames from the receiver until the workers catch up: back-pressure on the
-    /// network, whatever peers send. When nothing is queued, one batch passes whatever its
-    /// size (up to 64 frames and 1 MiB, or a single larger frame), so a budget below that is
-    /// exceeded by one batch. Beyond what is queued, the reader holds at most one batch and
-    /// one frame in hand.
+    /// [`DEFAULT_MAX_QUEUED_BYTES`], 64 MiB; at least 1), whatever peers send. Each worker
+    /// has an equal share (`bytes / workers`, rounded up); a worker holding nothing takes one
+    /// frame larger than its share, so the budget is exceeded by at most one such frame per
+    /// worker. Give each worker's share room for a few of the largest messages you expect.
+    ///
+    /// When a frame's worker is full and another worker has room, the frame is shed (dropped,
+    /// counted in [`EngineStats::shed`]), so that a flooding peer delays no peer routed
+    /// elsewhere; when every worker is full, the reader stops taking frames from the receiver
+    /// until one catches up: back-pressure on the network. With one worker nothing is shed.
+    /// Beyond what is queued, the reader holds at most one batch (64 frames, or 1 MiB and
+    /// one frame) in hand.
     pub fn with_max_queued_bytes(mut self, bytes: usize) -> Self {
         self.max_queued_bytes = bytes;
         self
@@ -278,6 +294,8 @@ struct Inner<P, M: Message> {
     counts: Arc<ReceiveCounts>,
     applied: watch::Sender<Option<u64>>,
     queued: Arc<Queued>,
+    /// Receive workers.
+    workers: usize,
 }
 
 impl<P, M: Message> Inner<P, M> {
@@ -386,9 +404,11 @@ where
             queued: Arc::new(Queued {
                 bytes: AtomicUsize::new(0),
                 peak: AtomicUsize::new(0),
-                budget: config.max_queued_bytes,
+                share: config.max_queued_bytes.div_ceil(config.workers),
+                frames: config.frame_queue,
                 drained: Notify::new(),
             }),
+            workers: config.workers,
         });
         let backlog = inner.queued.clone();
         let mut tasks = Vec::with_capacity(config.workers + 3);
@@ -399,27 +419,28 @@ where
             counts: inner.counts.clone(),
         };
         let spawn = |label, future| spawn_counted(runtime, label, &inner.live, future);
-        // One lane per worker; each holds batches: bound it so that at most about
-        // `frame_queue` frames wait in it.
+        // One lane per worker. Its channel is unbounded: what it holds is bounded by the
+        // worker's share of the budget and by `frame_queue` frames (`Queued::fitting`).
         let mut lanes = Vec::with_capacity(config.workers);
         for _ in 0..config.workers {
-            let (batches, taken) = flume::bounded(config.frame_queue.div_ceil(MAX_BATCH));
-            let pending = Arc::new(AtomicUsize::new(0));
+            let (batches, taken) = flume::unbounded();
+            let load = Arc::new(Load::default());
             tasks.push(spawn(
                 "worker",
                 Box::pin(worker.clone().run(
                     taken,
-                    pending.clone(),
+                    load.clone(),
                     backlog.clone(),
                     inner.cancel.clone(),
                 )),
             ));
-            lanes.push(Lane { batches, pending });
+            lanes.push(Lane { batches, load });
         }
         tasks.push(spawn(
             "reader",
             Box::pin(
                 Reader {
+                    parks: lanes.iter().map(|_| Park::default()).collect(),
                     lanes,
                     queued: backlog,
                     worker,
@@ -594,6 +615,14 @@ where
             _ = applied.wait_for(|v| v.is_some_and(|i| i >= index)) => {}
             () = self.inner.cancel.cancelled() => {}
         }
+    }
+
+    /// The receive worker that handles `peer`'s frames, in `0..workers`: always the same one
+    /// for a peer (a fixed hash), so an execution replays the same and each peer's frames stay
+    /// in order. Peers of one worker share its share of the byte budget (see
+    /// [`EngineConfig::with_max_queued_bytes`]).
+    pub fn worker_of(&self, peer: &P) -> usize {
+        lane_of(peer, self.inner.workers)
     }
 
     /// How many of the engine's tasks are still running.
@@ -811,6 +840,11 @@ const MAX_BATCH: usize = 64;
 /// outside the byte budget, stays small.
 const MAX_BATCH_BYTES: usize = 1 << 20;
 
+/// Largest lone frame the reader handles itself (see [`Reader::run`]): the hand-off it saves is
+/// worth a few microseconds, while the reader decodes and hashes a large frame, frames for
+/// every other worker wait.
+const MAX_INLINE_BYTES: usize = 16 << 10;
+
 /// The default [`EngineConfig::max_queued_bytes`]: 64 MiB, eight of the largest blocks real
 /// chains send (about 8 MiB).
 pub const DEFAULT_MAX_QUEUED_BYTES: usize = 64 << 20;
@@ -818,66 +852,79 @@ pub const DEFAULT_MAX_QUEUED_BYTES: usize = 64 << 20;
 /// A batch of frames for one worker.
 type Batch<P> = Vec<(P, Bytes)>;
 
-/// The queue of one worker, and the frames it has been handed and not yet finished.
+/// The queue of one worker, and what it has been handed and not yet finished.
 struct Lane<P> {
     batches: flume::Sender<Batch<P>>,
-    pending: Arc<AtomicUsize>,
+    load: Arc<Load>,
 }
 
-/// What waits between the reader and the workers, in bytes, and the budget that bounds it.
+/// What one worker has been handed and not yet finished.
+#[derive(Default)]
+struct Load {
+    frames: AtomicUsize,
+    bytes: AtomicUsize,
+    batches: AtomicUsize,
+}
+
+/// Batches in one worker's channel at once: the next one is ready when it finishes one. The
+/// rest of what waits for it stays in the reader's [`Park`], where it can still be shed.
+const IN_FLIGHT: usize = 2;
+
+/// Frames the reader holds for one worker, in arrival order, until the worker has room.
+struct Park<P> {
+    frames: VecDeque<(P, Bytes)>,
+    bytes: usize,
+}
+
+impl<P> Default for Park<P> {
+    fn default() -> Self {
+        Self {
+            frames: VecDeque::new(),
+            bytes: 0,
+        }
+    }
+}
+
+/// What waits between the reader and the workers, and the bounds of each worker's share.
 struct Queued {
+    /// Bytes waiting for every worker (handed over or parked), and the most there ever were.
     bytes: AtomicUsize,
     peak: AtomicUsize,
-    budget: usize,
+    /// Each worker's share of the byte budget: `max_queued_bytes / workers`, rounded up.
+    share: usize,
+    /// Most frames waiting for one worker ([`EngineConfig::with_frame_queue`]).
+    frames: usize,
     /// Notified by a worker each time it finishes a batch.
     drained: Notify,
 }
 
 impl Queued {
-    /// Waits until `bytes` more fit in the budget (always, when nothing is queued: a frame
-    /// larger than the budget passes alone), then counts them.
-    async fn admit(&self, bytes: usize, cancel: &CancellationToken) -> bool {
-        loop {
-            // Registered before the check: a batch finished in between is not missed.
-            let drained = self.drained.notified();
-            let queued = self.bytes.load(Ordering::Acquire);
-            if queued == 0 || queued + bytes <= self.budget {
-                break;
-            }
-            tokio::select! {
-                biased;
-                () = cancel.cancelled() => return false,
-                () = drained => {}
-            }
-        }
+    /// Whether a frame of `len` bytes fits in a worker's share beside `load` and `park`: a
+    /// worker with nothing waiting takes one frame whatever its size.
+    fn fits<P>(&self, load: &Load, park: &Park<P>, len: usize) -> bool {
+        let held = load.frames.load(Ordering::Acquire) + park.frames.len();
+        held == 0
+            || (load.bytes.load(Ordering::Acquire) + park.bytes + len <= self.share
+                && held < self.frames)
+    }
+
+    /// Whether nothing waits for the worker of `load` and `park`.
+    fn idle<P>(load: &Load, park: &Park<P>) -> bool {
+        load.frames.load(Ordering::Acquire) == 0 && park.frames.is_empty()
+    }
+
+    fn add(&self, bytes: usize) {
         let now = self.bytes.fetch_add(bytes, Ordering::AcqRel) + bytes;
         self.peak.fetch_max(now, Ordering::Relaxed);
-        true
     }
 
-    fn release(&self, bytes: usize) {
+    /// The worker of `load` finished a batch of `frames` (of `bytes`).
+    fn release(&self, load: &Load, frames: usize, bytes: usize) {
+        load.bytes.fetch_sub(bytes, Ordering::AcqRel);
+        load.frames.fetch_sub(frames, Ordering::AcqRel);
+        load.batches.fetch_sub(1, Ordering::AcqRel);
         self.bytes.fetch_sub(bytes, Ordering::AcqRel);
         self.drained.notify_one();
-    }
-
-    /// Waits until the workers have handled every frame of `lanes`; `false` when the engine
-    /// stopped first.
-    async fn drain<P>(&self, lanes: &[Lane<P>], cancel: &CancellationToken) -> bool {
-        loop {
-            // Registered before the check, as in `admit`.
-            let drained = self.drained.notified();
-            if lanes
-                .iter()
-                .all(|lane| lane.pending.load(Ordering::Acquire) == 0)
-            {
-                return true;
-            }
-            tokio::select! {
-                biased;
-                () = cancel.cancelled() => return false,
-                () = drained => {}
-            }
-        }
     }
 }
 
@@ -893,6 +940,8 @@ fn lane_of<P: Hash>(peer: &P, lanes: usize) -> usize {
 /// to the same worker, in arrival order, and applies peer-set updates between frames.
 struct Reader<P, M: Message + Codec> {
     lanes: Vec<Lane<P>>,
+    /// What waits for each worker in the reader, beside its lane.
+    parks: Vec<Park<P>>,
     queued: Arc<Queued>,
     worker: Worker<P, M>,
     applied: watch::Sender<Option<u64>>,
@@ -903,6 +952,8 @@ struct Reader<P, M: Message + Codec> {
 enum Next<P> {
     Frame((P, Bytes)),
     Update(PeerSetUpdate<P>),
+    /// A worker finished a batch: parked frames may move on.
+    Drained,
     /// The engine stops: cancelled, or an input ended.
     Stop,
 }
@@ -916,20 +967,21 @@ where
     /// an input that ends stops the whole engine, as it ends the reference's loop.
     ///
     /// **Frames.** After each frame it takes whatever else the receiver already holds (up to
-    /// [`MAX_BATCH`] frames or [`MAX_BATCH_BYTES`]) without waiting, splits the lot by worker and
-    /// hands each worker its part as one batch: one channel operation and at most one wake-up
-    /// per worker. A frame that arrives alone (nothing else ready), for a worker with nothing
-    /// in hand, is handled here at once: that saves a hand-off on the path to a subscriber and
-    /// cannot overtake an earlier frame of the same peer, since that worker has finished
-    /// everything it was given. Before handing frames over, the reader waits for the byte
-    /// budget ([`EngineConfig::max_queued_bytes`]): that is the back-pressure on the receiver.
+    /// [`MAX_BATCH`] frames or [`MAX_BATCH_BYTES`]) without waiting, and splits the lot by
+    /// worker. A frame that arrives alone (nothing else ready), for a worker with nothing
+    /// waiting, is handled here at once when it is small ([`MAX_INLINE_BYTES`]): that saves a
+    /// hand-off on the path to a subscriber and cannot overtake an earlier frame of the same
+    /// peer, since that worker has finished everything it was given. Otherwise each worker's
+    /// frames join its park, as far as its share allows ([`place`](Self::place)), and move to
+    /// its channel, [`IN_FLIGHT`] batches at most, as it finishes them
+    /// ([`pump`](Self::pump)).
     ///
     /// **Peer sets.** An update is taken before any frame that is ready with it (the
     /// reference's loop polls its peer-set subscription first), and it is applied only once
     /// the workers have handled every frame handed to them. So every frame the receiver yielded
     /// before the update is judged against the old primary set and every frame after it
     /// against the new one, whatever `workers` is: a new primary's first message is cached.
-    async fn run(self, mut receiver: impl Receiver<P>, mut peer_sets: impl PeerSetSource<P>) {
+    async fn run(mut self, mut receiver: impl Receiver<P>, mut peer_sets: impl PeerSetSource<P>) {
         let mut parts: Vec<Batch<P>> = self.lanes.iter().map(|_| Vec::new()).collect();
         // A frame taken off the receiver after the last batch was full: it starts the next one.
         let mut carried = None;
@@ -940,6 +992,12 @@ where
                     Next::Frame(frame) => frame,
                     Next::Update(update) => {
                         if !self.apply(update).await {
+                            return;
+                        }
+                        continue;
+                    }
+                    Next::Drained => {
+                        if !self.pump_all() {
                             return;
                         }
                         continue;
@@ -995,12 +1053,14 @@ where
         }
     }
 
-    /// Waits for the next frame or peer-set update, updates first.
+    /// Waits for the next frame or peer-set update, updates first; with frames parked, also
+    /// for a worker to finish a batch.
     async fn next(
         &self,
         receiver: &mut impl Receiver<P>,
         peer_sets: &mut impl PeerSetSource<P>,
     ) -> Next<P> {
+        let parked = self.parks.iter().any(|park| !park.frames.is_empty());
         tokio::select! {
             biased;
             () = self.cancel.cancelled() => Next::Stop,
@@ -1011,6 +1071,7 @@ where
                     Next::Stop
                 }
             },
+            () = self.queued.drained.notified(), if parked => Next::Drained,
             frame = receiver.recv() => match frame {
                 Ok(frame) => Next::Frame(frame),
                 Err(_) => {
@@ -1021,48 +1082,199 @@ where
         }
     }
 
-    /// Hands `batch` to the workers (or handles a lone frame here, see [`run`](Self::run));
-    /// `false` when the engine stopped meanwhile.
-    async fn dispatch(&self, mut batch: Batch<P>, idle: bool, parts: &mut [Batch<P>]) -> bool {
-        let lanes = &self.lanes;
-        if let [(peer, _)] = batch.as_slice()
+    /// Hands `batch` to the workers (or handles a lone small frame here, see
+    /// [`run`](Self::run)); `false` when the engine stopped meanwhile.
+    async fn dispatch(&mut self, mut batch: Batch<P>, idle: bool, parts: &mut [Batch<P>]) -> bool {
+        let lanes = self.lanes.len();
+        if let [(peer, frame)] = batch.as_slice()
             && idle
-            && lanes[lane_of(peer, lanes.len())]
-                .pending
-                .load(Ordering::Acquire)
-                == 0
+            && frame.len() <= MAX_INLINE_BYTES
         {
-            let (peer, frame) = batch.pop().expect("one frame");
-            self.worker.handle(peer, frame);
-            return true;
+            let lane = lane_of(peer, lanes);
+            if Queued::idle(&self.lanes[lane].load, &self.parks[lane]) {
+                let (peer, frame) = batch.pop().expect("one frame");
+                self.worker.handle(peer, frame);
+                return true;
+            }
         }
         for frame in batch {
-            parts[lane_of(&frame.0, lanes.len())].push(frame);
+            parts[lane_of(&frame.0, lanes)].push(frame);
         }
-        for (lane, part) in lanes.iter().zip(parts.iter_mut()) {
+        for (index, part) in parts.iter_mut().enumerate() {
             if part.is_empty() {
                 continue;
             }
-            let part = std::mem::take(part);
-            let bytes = part.iter().map(|(_, frame)| frame.len()).sum();
-            if !self.queued.admit(bytes, &self.cancel).await {
-                return false;
+            for frame in part.drain(..) {
+                if !self.place(index, frame).await {
+                    return false;
+                }
             }
-            lane.pending.fetch_add(part.len(), Ordering::AcqRel);
-            tokio::select! {
-                biased;
-                () = self.cancel.cancelled() => return false,
-                sent = lane.batches.send_async(part) => if sent.is_err() { return false },
+            if !self.pump(index) {
+                return false;
             }
         }
         true
     }
 
-    /// Applies a peer-set update once the workers have handled every frame handed to them;
-    /// `false` when the engine stopped meanwhile.
-    async fn apply(&self, update: PeerSetUpdate<P>) -> bool {
-        if !self.queued.drain(&self.lanes, &self.cancel).await {
-            return false;
+    /// Parks `frame` for the worker of lane `index`, within its share. When the share is
+    /// full: if another worker is idle, the heaviest sender's oldest parked frames are shed to
+    /// make room ([`shed`](Self::shed)), so the reader goes on to frames that may be for that
+    /// worker; otherwise every worker is busy and the reader waits for this one to finish a
+    /// batch (back-pressure on the receiver). `false` when the engine stopped.
+    async fn place(&mut self, index: usize, frame: (P, Bytes)) -> bool {
+        loop {
+            // Registered before the checks: a batch finished in between is not missed.
+            let queued = self.queued.clone();
+            let drained = queued.drained.notified();
+            if !self.pump_all() {
+                return false;
+            }
+            let len = frame.1.len();
+            if self
+                .queued
+                .fits(&self.lanes[index].load, &self.parks[index], len)
+            {
+                let park = &mut self.parks[index];
+                park.bytes += len;
+                park.frames.push_back(frame);
+                self.queued.add(len);
+                return true;
+            }
+            let elsewhere = (0..self.lanes.len()).any(|other| {
+                other != index && Queued::idle(&self.lanes[other].load, &self.parks[other])
+            });
+            if elsewhere {
+                self.shed(index, len);
+                let park = &mut self.parks[index];
+                if self.queued.fits(&self.lanes[index].load, park, len) {
+                    park.bytes += len;
+                    park.frames.push_back(frame);
+                    self.queued.add(len);
+                } else {
+                    // Nothing parked is left to shed: the worker holds its share in hand.
+                    self.count_shed(index, 1, len);
+                }
+                return true;
+            }
+            tokio::select! {
+                biased;
+                () = self.cancel.cancelled() => return false,
+                () = drained => {}
+            }
+        }
+    }
+
+    /// Makes room in lane `index`'s park for a frame of `len` bytes, and a quarter of its share
+    /// more (so that a flood sheds in bursts, not frame by frame): drops the oldest parked
+    /// frames of the sender with the most parked bytes, then of the next, until it fits or
+    /// nothing is parked. A sender that floods is the heaviest: a quiet peer of the same worker
+    /// keeps its place, and every sender keeps its newest frames, in order.
+    fn shed(&mut self, index: usize, len: usize) {
+        let (share, frames) = (self.queued.share, self.queued.frames);
+        let load = &self.lanes[index].load;
+        let held_bytes = load.bytes.load(Ordering::Acquire);
+        let held_frames = load.frames.load(Ordering::Acquire);
+        let park = &mut self.parks[index];
+        let target_bytes = share - share / 4;
+        let target_frames = frames - frames / 4;
+        let (mut shed_frames, mut shed_bytes) = (0, 0);
+        while !park.frames.is_empty()
+            && (held_bytes + park.bytes + len > target_bytes
+                || held_frames + park.frames.len() >= target_frames.max(1))
+        {
+            let mut weights: Vec<(&P, usize)> = Vec::new();
+            for (peer, frame) in &park.frames {
+                match weights.iter_mut().find(|(p, _)| *p == peer) {
+                    Some((_, bytes)) => *bytes += frame.len(),
+                    None => weights.push((peer, frame.len())),
+                }
+            }
+            let heaviest = weights
+                .iter()
+                .max_by_key(|(_, bytes)| *bytes)
+                .map(|(peer, _)| (*peer).clone())
+                .expect("something is parked");
+            // Drop the heaviest sender's oldest frames, as many as the target needs.
+            let mut excess = (held_bytes + park.bytes + len).saturating_sub(target_bytes);
+            let mut count_excess =
+                (held_frames + park.frames.len() + 1).saturating_sub(target_frames.max(1));
+            park.frames.retain(|(peer, frame)| {
+                if *peer != heaviest || (excess == 0 && count_excess == 0) {
+                    return true;
+                }
+                excess = excess.saturating_sub(frame.len());
+                count_excess = count_excess.saturating_sub(1);
+                shed_frames += 1;
+                shed_bytes += frame.len();
+                false
+            });
+            park.bytes = park.frames.iter().map(|(_, frame)| frame.len()).sum();
+        }
+        if shed_frames > 0 {
+            self.queued.bytes.fetch_sub(shed_bytes, Ordering::AcqRel);
+            self.count_shed(index, shed_frames, shed_bytes);
+        }
+    }
+
+    /// Counts frames shed from lane `index`: `receive_total{status="Dropped"}` and
+    /// [`EngineStats::shed`], as the transport drops what arrives at a full channel.
+    fn count_shed(&self, index: usize, frames: usize, bytes: usize) {
+        debug!(
+            worker = index,
+            frames, bytes, "worker's share of the byte budget is full; frames shed"
+        );
+        self.worker.buffer.record_shed(frames as u64);
+        self.worker.counts.shed(frames as u64);
+    }
+
+    /// Moves parked frames of lane `index` to its worker, in order, while it holds fewer than
+    /// [`IN_FLIGHT`] batches; `false` when the worker is gone.
+    fn pump(&mut self, index: usize) -> bool {
+        let lane = &self.lanes[index];
+        let park = &mut self.parks[index];
+        while !park.frames.is_empty() && lane.load.batches.load(Ordering::Acquire) < IN_FLIGHT {
+            let (mut count, mut bytes) = (0, 0);
+            for (_, frame) in &park.frames {
+                if count == MAX_BATCH || (count > 0 && bytes + frame.len() > MAX_BATCH_BYTES) {
+                    break;
+                }
+                count += 1;
+                bytes += frame.len();
+            }
+            let batch: Batch<P> = park.frames.drain(..count).collect();
+            park.bytes -= bytes;
+            lane.load.batches.fetch_add(1, Ordering::AcqRel);
+            lane.load.frames.fetch_add(count, Ordering::AcqRel);
+            lane.load.bytes.fetch_add(bytes, Ordering::AcqRel);
+            if lane.batches.send(batch).is_err() {
+                return false; // the worker is gone: the engine stops
+            }
+        }
+        true
+    }
+
+    fn pump_all(&mut self) -> bool {
+        (0..self.lanes.len()).all(|index| self.pump(index))
+    }
+
+    /// Applies a peer-set update once the workers have handled every frame handed to them
+    /// and parked for them; `false` when the engine stopped meanwhile.
+    async fn apply(&mut self, update: PeerSetUpdate<P>) -> bool {
+        loop {
+            // Registered before the check: a batch finished in between is not missed.
+            let queued = self.queued.clone();
+            let drained = queued.drained.notified();
+            if !self.pump_all() {
+                return false;
+            }
+            if (0..self.lanes.len()).all(|i| Queued::idle(&self.lanes[i].load, &self.parks[i])) {
+                break;
+            }
+            tokio::select! {
+                biased;
+                () = self.cancel.cancelled() => return false,
+                () = drained => {}
+            }
         }
         debug!(
             index = update.index,
@@ -1107,12 +1319,12 @@ where
     P: Peer,
     M: Message + Codec,
 {
-    /// Handles the batches of one lane, in order; after each, releases its frames from the
-    /// lane's pending count and its bytes from the budget.
+    /// Handles the batches of one lane, in order; after each, releases its frames and bytes
+    /// from the lane's load and from the budget.
     async fn run(
         self,
         batches: flume::Receiver<Batch<P>>,
-        pending: Arc<AtomicUsize>,
+        load: Arc<Load>,
         queued: Arc<Queued>,
         cancel: CancellationToken,
     ) {
@@ -1129,8 +1341,7 @@ where
             for (peer, frame) in batch {
                 self.handle(peer, frame);
             }
-            pending.fetch_sub(frames, Ordering::AcqRel);
-            queued.release(bytes);
+            queued.release(&load, frames, bytes);
         }
     }
 

@@ -42,6 +42,13 @@ impl<P: Peer, M: Message> Buffer<P, M> {
         self.metrics().receive_invalid.increment(1);
     }
 
+    /// Counts `frames` from the network dropped undecoded because the receive path had no
+    /// room for them (`receive_total{Dropped}`).
+    #[cfg(feature = "engine")]
+    pub(crate) fn record_shed(&self, frames: u64) {
+        self.metrics().receive_dropped.increment(frames);
+    }
+
     /// Counts one more message from `peer` in its `peer_total{sequencer}` series, when enabled.
     ///
     /// A primary sender's handle is kept in its deque entry, which the insert looks up anyway:
@@ -96,10 +103,14 @@ pub struct EngineStats {
     pub invalid: u64,
     /// Of `invalid`, frames whose handling panicked in user code.
     pub panicked: u64,
+    /// Frames dropped undecoded because their worker's share of the byte budget was full
+    /// while another worker had room (see [`EngineConfig::with_max_queued_bytes`](crate::EngineConfig::with_max_queued_bytes)).
+    /// Never with one worker.
+    pub shed: u64,
     /// Bytes of frames handed to the workers and not yet handled, now.
     pub queued_bytes: u64,
-    /// The most `queued_bytes` has been: at most `max_queued_bytes`, or one batch when that is
-    /// larger (see [`EngineConfig::with_max_queued_bytes`](crate::EngineConfig::with_max_queued_bytes)).
+    /// The most `queued_bytes` has been: at most `max_queued_bytes`, plus at most one frame per
+    /// worker larger than its share (see [`EngineConfig::with_max_queued_bytes`](crate::EngineConfig::with_max_queued_bytes)).
     pub queued_bytes_peak: u64,
     /// Broadcasts waiting for the sender task, now: at most
     /// [`EngineConfig::with_outbox`](crate::EngineConfig::with_outbox) (`mailbox_size` on
@@ -120,6 +131,7 @@ pub(crate) struct ReceiveCounts {
     too_large: crate::metrics::Stripes,
     invalid: crate::metrics::Stripes,
     panicked: crate::metrics::Stripes,
+    shed: crate::metrics::Stripes,
 }
 
 #[cfg(feature = "engine")]
@@ -146,6 +158,11 @@ impl ReceiveCounts {
         self.invalid.add(1);
     }
 
+    /// Frames shed undecoded.
+    pub(crate) fn shed(&self, frames: u64) {
+        self.shed.add(frames);
+    }
+
     /// The totals, with the receive path's queue figures.
     pub(crate) fn stats(
         &self,
@@ -164,6 +181,7 @@ impl ReceiveCounts {
             too_large: self.too_large.sum(),
             invalid,
             panicked: self.panicked.sum(),
+            shed: self.shed.sum(),
             queued_bytes,
             queued_bytes_peak,
             outbox,

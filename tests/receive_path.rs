@@ -54,12 +54,12 @@ fn blob(peer: u32, seq: u64, len: usize) -> Blob {
     Blob::new(bytes)
 }
 
-/// Waits (yielding, on the counter) until the engine has handled `frames` frames.
+/// Waits (yielding, on the counter) until the engine has handled (or shed) `frames` frames.
 async fn handled(engine: &Engine<u32, Blob>, frames: u64) {
     tokio::time::timeout(Duration::from_secs(120), async {
         loop {
             let stats = engine.stats();
-            if stats.received + stats.invalid >= frames {
+            if stats.received + stats.invalid + stats.shed >= frames {
                 break;
             }
             tokio::task::yield_now().await;
@@ -104,7 +104,8 @@ fn a_lone_frame_after_a_burst_is_the_newest() {
 }
 
 /// Many peers, interleaved, with re-sent frames: every peer's deque is exactly its last
-/// `deque_size` distinct frames, newest first, whatever the number of workers.
+/// `deque_size` distinct frames, newest first, whatever the number of workers. Each worker
+/// may hold the whole burst, so that none is ever full and nothing is shed.
 #[test]
 fn every_peers_deque_holds_its_last_frames_in_arrival_order() {
     const PEERS: u32 = 32;
@@ -113,7 +114,9 @@ fn every_peers_deque_holds_its_last_frames_in_arrival_order() {
     let runtime = runtime();
     for workers in [1, 2, 4] {
         runtime.block_on(async {
-            let (engine, frames) = engine(DEQUE, workers, (0..PEERS).collect());
+            let (engine, frames) = engine_with(DEQUE, workers, (0..PEERS).collect(), |config| {
+                config.with_frame_queue(PEERS as usize * PER_PEER as usize * 2)
+            });
             // What each peer sent, in order; a re-send of a recent frame moves it to the front.
             let mut sent: HashMap<u32, Vec<[u8; 32]>> = HashMap::new();
             let mut state = 0x9e37_79b9_u64 ^ workers as u64;
@@ -145,6 +148,7 @@ fn every_peers_deque_holds_its_last_frames_in_arrival_order() {
                 total += 1;
             }
             handled(&engine, total).await;
+            assert_eq!(engine.stats().shed, 0);
             for (peer, history) in &sent {
                 let mut expected: Vec<[u8; 32]> = Vec::new();
                 for digest in history.iter().rev() {
@@ -226,7 +230,7 @@ fn a_flooding_peer_does_not_starve_another() {
 
 /// A flood of maximum-size frames (4 MiB), all ready at once, far faster than they decode:
 /// what waits for the workers never exceeds the byte budget (16 MiB here), and every frame
-/// is handled.
+/// is handled or, when its worker was full while the other one was idle, shed.
 #[test]
 fn queued_bytes_stay_within_the_budget_under_a_flood_of_large_frames() {
     const FRAME: usize = 4 << 20;
@@ -262,7 +266,167 @@ fn queued_bytes_stay_within_the_budget_under_a_flood_of_large_frames() {
         assert!(stats.queued_bytes_peak <= BUDGET as u64, "{stats:?}");
         assert!(stats.queued_bytes_peak > 0);
         assert_eq!(stats.queued_bytes, 0);
-        assert_eq!(stats.received, COUNT);
+        assert_eq!(stats.received + stats.shed, COUNT);
+        engine.shutdown().await;
+    });
+}
+
+/// Closed, decoding the flood peer's frames waits: its worker stays busy for as long as the
+/// test needs, with no timing involved.
+static GATE: (std::sync::Mutex<bool>, std::sync::Condvar) =
+    (std::sync::Mutex::new(true), std::sync::Condvar::new());
+
+/// The peer whose frames wait at the gate.
+const FLOODER: u32 = 1;
+
+fn set_gate(closed: bool) {
+    *GATE.0.lock().unwrap() = closed;
+    GATE.1.notify_all();
+}
+
+/// Opens the gate when dropped, so that a failing test does not leave a worker blocked.
+struct OpenOnDrop;
+
+impl Drop for OpenOnDrop {
+    fn drop(&mut self) {
+        set_gate(false);
+    }
+}
+
+/// A [`Blob`] whose decode, for [`FLOODER`]'s frames, waits while the gate is closed.
+#[derive(Clone, Debug)]
+struct Gated(Blob);
+
+impl Message for Gated {
+    type Digest = [u8; 32];
+    fn digest(&self) -> [u8; 32] {
+        self.0.digest()
+    }
+    fn size(&self) -> usize {
+        self.0.size()
+    }
+}
+
+impl Codec for Gated {
+    type Config = BlobConfig;
+    fn encode(&self, buf: &mut bytes::BytesMut) {
+        self.0.encode(buf);
+    }
+    fn read(buf: &mut Bytes, config: &BlobConfig) -> Result<Self, shardcast::DecodeError> {
+        let blob = Blob::read(buf, config)?;
+        if blob.payload()[..4] == FLOODER.to_le_bytes() {
+            let mut closed = GATE.0.lock().unwrap();
+            while *closed {
+                closed = GATE.1.wait(closed).unwrap();
+            }
+        }
+        Ok(Self(blob))
+    }
+}
+
+/// A sustained flood of 64 KiB frames from one peer, at 2 workers, whose worker cannot keep
+/// up (it is held on the flood's first frame): a frame from a quiet peer routed to the other
+/// worker, sent in the middle of the flood, is inserted while the flood is still queued. The
+/// flood's worker holds its share of the budget; what it had no room for was shed (counted),
+/// and what it did take is inserted in the order sent. Before frames were shed, the reader
+/// waited on the flooded worker and the quiet frame stayed behind the flood in the receiver.
+#[test]
+fn a_quiet_peers_frame_passes_a_flood_that_fills_its_worker() {
+    const FRAME: usize = 64 << 10;
+    const BUDGET: usize = 1 << 20;
+    const DEQUE: usize = 16;
+    let runtime = runtime();
+    runtime.block_on(async {
+        set_gate(true);
+        let _open = OpenOnDrop;
+        let (tx, rx) = shardcast::net::channel::unbounded();
+        let engine: Engine<u32, Gated> = node::start(
+            Config::new(DEQUE).with_shards(16),
+            EngineConfig::new(BlobConfig {
+                max_payload: 4 << 20,
+            })
+            .with_workers(2)
+            .with_max_queued_bytes(BUDGET),
+            (1..16).collect(),
+            rx,
+        );
+        let quiet = (2..16)
+            .find(|peer| engine.worker_of(peer) != engine.worker_of(&FLOODER))
+            .expect("a peer routed to the other worker");
+        let message = blob(quiet, 0, 256);
+        let arrived = engine.buffer().subscribe(message.digest());
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let producer = {
+            let (tx, stop, message) = (tx.clone(), stop.clone(), message.clone());
+            std::thread::spawn(move || {
+                let mut seq = 0u64;
+                // The flood goes on until the quiet frame arrived (at most 1,000,000 frames),
+                // never more than 256 frames ahead of the reader.
+                while !stop.load(std::sync::atomic::Ordering::Acquire) && seq < 1_000_000 {
+                    tx.send((FLOODER, blob(FLOODER, seq, FRAME).to_bytes()))
+                        .unwrap();
+                    seq += 1;
+                    if seq == 64 {
+                        tx.send((quiet, message.to_bytes())).unwrap();
+                    }
+                    while tx.len() > 256 {
+                        std::thread::yield_now();
+                    }
+                }
+                seq
+            })
+        };
+        tokio::time::timeout(Duration::from_secs(30), arrived)
+            .await
+            .expect("the quiet peer's frame was inserted while the flood's worker was held")
+            .expect("open");
+        let during = engine.stats();
+        let still_flooding = !producer.is_finished();
+        stop.store(true, std::sync::atomic::Ordering::Release);
+        let flood = producer.join().unwrap();
+        assert!(still_flooding, "the flood had ended first");
+        // The flood is still queued: its worker holds its share, and has inserted nothing.
+        assert!(during.queued_bytes >= FRAME as u64, "{during:?}");
+        assert!(during.queued_bytes_peak <= BUDGET as u64, "{during:?}");
+        assert_eq!(during.inserted, 1, "{during:?}");
+        assert!(during.shed > 0, "{during:?}");
+        assert_eq!(engine.buffer().peer_digests(&FLOODER), None);
+
+        set_gate(false);
+        tokio::time::timeout(Duration::from_secs(120), async {
+            loop {
+                let stats = engine.stats();
+                if stats.received + stats.shed > flood {
+                    break;
+                }
+                tokio::task::yield_now().await;
+            }
+        })
+        .await
+        .expect("every frame handled or shed");
+        let after = engine.stats();
+        assert_eq!(after.received + after.shed, flood + 1, "{after:?}");
+        assert_eq!(after.invalid, 0);
+        // What the flood's worker took is inserted in the order sent: its deque, newest
+        // first, holds decreasing sequence numbers.
+        let seq_of: HashMap<[u8; 32], u64> = (0..flood)
+            .map(|seq| (blob(FLOODER, seq, FRAME).digest(), seq))
+            .collect();
+        let seqs: Vec<u64> = engine
+            .buffer()
+            .peer_digests(&FLOODER)
+            .expect("the flood's frames taken are cached")
+            .iter()
+            .map(|digest| seq_of[digest])
+            .collect();
+        assert_eq!(seqs.len(), DEQUE.min(after.inserted as usize - 1));
+        assert!(seqs.windows(2).all(|w| w[0] > w[1]), "{seqs:?}");
+        assert!(engine.buffer().contains(&message.digest()));
+        engine.buffer().check_invariants();
+        println!(
+            "a flood of {flood} frames of 64 KiB: the quiet frame passed it; {} frames shed, peak queued {} bytes",
+            after.shed, after.queued_bytes_peak
+        );
         engine.shutdown().await;
     });
 }
