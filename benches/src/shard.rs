@@ -28,11 +28,21 @@ impl<P: PeerKey> Node<P> {
     ) -> Self {
         let buffer = Arc::new(Buffer::new(Config::new(deque_size)).expect("valid config"));
         let (frames, rx) = channel::unbounded();
+        // The preloaded burst is ingested in full, as the actor ingests it: each worker may
+        // hold all of it, so that none is ever full and nothing is shed.
+        let (count, bytes) = (
+            preloaded.len(),
+            preloaded.iter().map(|(_, f)| f.len()).sum::<usize>(),
+        );
         for frame in preloaded {
             frames.send(frame).expect("open");
         }
-        let mut config = EngineConfig::new(BlobConfig::default());
-        config = config.with_workers(workers);
+        let config = EngineConfig::new(BlobConfig::default())
+            .with_workers(workers)
+            .with_frame_queue(count.max(1024))
+            .with_max_queued_bytes(
+                (bytes * workers.max(1)).max(shardcast::engine::DEFAULT_MAX_QUEUED_BYTES),
+            );
         let started = std::time::Instant::now();
         let engine = Engine::start(
             buffer,
