@@ -241,19 +241,20 @@ pub struct Backfill<Pr, Bl, Sn, Rc> {
     pub channel: (Sn, Rc),
 }
 
-/// Starts a validator's marshal with `buffer` and a p2p resolver on `backfill`; returns its
-/// mailbox. `max_payload` bounds the blocks it decodes.
-pub async fn start_marshal<E, B, Pr, Bl, Sn, Rc>(
+/// Starts a validator's marshal with `buffer`, reporting to `app`, and a p2p resolver on
+/// `backfill`; returns its mailbox. `max_payload` bounds the blocks it decodes.
+pub async fn start_marshal<E, B, A, Pr, Bl, Sn, Rc>(
     context: &E,
     seat: Seat<'_>,
     buffer: B,
-    app: App,
+    app: A,
     backfill: Backfill<Pr, Bl, Sn, Rc>,
     max_payload: usize,
 ) -> Marshal<S, Standard<Blk>>
 where
     E: BufferPooler + CryptoRngCore + Spawner + Metrics + Clock + Storage,
     B: Buffer<Standard<Blk>, PublicKey = Key>,
+    A: Reporter<Activity = Update<Blk>>,
     Pr: Provider<PublicKey = Key>,
     Bl: Blocker<PublicKey = Key>,
     Sn: commonware_p2p::Sender<PublicKey = Key>,
