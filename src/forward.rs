@@ -1,4 +1,4 @@
-//! Answers a [`Subscription`] through a `oneshot` channel, with no task: the waker of the
+//! Answers a [`Subscription`] through a one-shot channel, with no task: the waker of the
 //! subscription and of the channel's sender is the forwarder itself.
 //!
 //! The reference engines' subscribers hold a `oneshot::Receiver` (commonware's `oneshot` is
@@ -11,33 +11,78 @@
 //! - when the buffer closes, the subscription resolves to `Closed` and the forwarder drops the
 //!   sender: the receiver reads the channel's error, as the reference's `Canceled`.
 //!
-//! The forwarder polls both under its own small mutex and never holds it while dropping the
-//! subscription or sending, so it takes no buffer lock while holding it. Its polls of the
-//! channel spend no coop budget: a spent budget would make tokio wake the forwarder from inside
-//! its own poll.
+//! The three can race: an insert's wake-up, a dropped receiver's and a close's may run the
+//! forwarder at once, on three threads. The forwarder decides and takes its state in one
+//! critical section of its own small mutex, so exactly one of them finishes it and the others
+//! find it finished. It never holds that mutex while dropping the subscription or sending, so it
+//! takes no buffer lock but a waiter slot while holding it (the lock order is in the
+//! [`buffer`](crate::buffer) module docs).
+//!
+//! [`forward_with`] is the same forwarder over any [`Responder`]: the loom suite checks it with
+//! a loom-instrumented channel, with the forwarder's mutex from the crate's loom facade (the
+//! production code, unchanged). Its polls of tokio's channel spend no coop budget: a spent
+//! budget would make tokio wake the forwarder from inside its own poll.
 
 use crate::buffer::Subscription;
 use crate::message::Message;
+use crate::sync::{Mutex, mutation};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
-use tokio::sync::oneshot;
+
+/// The sending half of a one-shot channel, as the forwarder drives it.
+pub trait Responder<T>: Send + 'static {
+    /// `Ready` once the receiver is gone; otherwise registers `cx`'s waker, to be woken when it
+    /// goes (the forwarder is woken from inside the receiver's `drop`).
+    fn poll_closed(&mut self, cx: &mut Context<'_>) -> Poll<()>;
+
+    /// Sends `value` to the receiver; the value is dropped if the receiver is gone.
+    fn send(self, value: T);
+}
+
+#[cfg(feature = "engine")]
+impl<T: Send + 'static> Responder<T> for tokio::sync::oneshot::Sender<T> {
+    fn poll_closed(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        // Unconstrained: `closed` would otherwise spend the polling task's coop budget, and
+        // once that is spent it wakes its waker (this forwarder) at once on a thread with no
+        // scheduler (a `block_on` root), re-entering the forwarder's lock.
+        let closed = std::pin::pin!(tokio::task::unconstrained(self.closed()));
+        closed.poll(cx)
+    }
+
+    fn send(self, value: T) {
+        let _ = tokio::sync::oneshot::Sender::send(self, value);
+    }
+}
 
 /// Sends what `subscription` resolves to, mapped by `map`, on `responder`; drops the
 /// subscription as soon as the responder's receiver is dropped.
+#[cfg(feature = "engine")]
 pub fn forward<M, T>(
-    mut subscription: Subscription<M>,
-    responder: oneshot::Sender<T>,
+    subscription: Subscription<M>,
+    responder: tokio::sync::oneshot::Sender<T>,
     map: fn(M) -> T,
 ) where
     M: Message,
     T: Send + 'static,
 {
+    forward_with(subscription, responder, map);
+}
+
+/// [`forward`] over any [`Responder`]: sends what `subscription` resolves to, mapped by `map`;
+/// drops the subscription as soon as the responder's receiver is gone; drops the responder
+/// unsent when the buffer closes.
+pub fn forward_with<M, T, R>(mut subscription: Subscription<M>, responder: R, map: fn(M) -> T)
+where
+    M: Message,
+    T: Send + 'static,
+    R: Responder<T>,
+{
     if let Some(outcome) = subscription.try_take() {
         // Cached (or closed) already: nothing to wait for.
         if let Ok(message) = outcome {
-            let _ = responder.send(map(message));
+            responder.send(map(message));
         }
         return;
     }
@@ -48,27 +93,20 @@ pub fn forward<M, T>(
     forwarder.poll();
 }
 
-struct Forwarder<M: Message, T> {
-    state: Mutex<Option<(Subscription<M>, oneshot::Sender<T>)>>,
+struct Forwarder<M: Message, T, R> {
+    state: Mutex<Option<(Subscription<M>, R)>>,
     map: fn(M) -> T,
 }
 
-impl<M: Message, T: Send + 'static> Forwarder<M, T> {
+impl<M: Message, T: Send + 'static, R: Responder<T>> Forwarder<M, T, R> {
     fn poll(self: &Arc<Self>) {
         let waker = Waker::from(self.clone());
         let mut cx = Context::from_waker(&waker);
-        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut state = self.state.lock();
         let Some((subscription, responder)) = state.as_mut() else {
             return; // finished by an earlier wake-up
         };
-        // Unconstrained: `poll_closed` would otherwise spend the polling task's coop budget,
-        // and once that is spent it wakes its waker (this forwarder) at once on a thread with
-        // no scheduler (a `block_on` root), re-entering this lock.
-        let closed = {
-            let closed = std::pin::pin!(tokio::task::unconstrained(responder.closed()));
-            closed.poll(&mut cx).is_ready()
-        };
-        let outcome = if closed {
+        let outcome = if responder.poll_closed(&mut cx).is_ready() {
             None // the receiver is gone: cancel
         } else {
             match Pin::new(subscription).poll(&mut cx) {
@@ -76,17 +114,25 @@ impl<M: Message, T: Send + 'static> Forwarder<M, T> {
                 Poll::Pending => return,
             }
         };
-        let (subscription, responder) = state.take().expect("checked above");
-        drop(state);
+        let (subscription, responder) = if mutation("forward_check_then_take") {
+            // WRONG (loom suite only): decides under one critical section and takes under
+            // another; two wake-ups that both decided find one state to take.
+            drop(state);
+            self.state.lock().take().expect("decided above")
+        } else {
+            let taken = state.take().expect("decided above");
+            drop(state);
+            taken
+        };
         // Unregisters a still-pending subscription: after our own lock is released.
         drop(subscription);
         if let Some(Ok(message)) = outcome {
-            let _ = responder.send((self.map)(message));
+            responder.send((self.map)(message));
         }
     }
 }
 
-impl<M: Message, T: Send + 'static> Wake for Forwarder<M, T> {
+impl<M: Message, T: Send + 'static, R: Responder<T>> Wake for Forwarder<M, T, R> {
     fn wake(self: Arc<Self>) {
         self.poll();
     }
@@ -96,10 +142,11 @@ impl<M: Message, T: Send + 'static> Wake for Forwarder<M, T> {
     }
 }
 
-#[cfg(all(test, not(loom)))]
+#[cfg(all(test, feature = "engine", not(loom)))]
 mod tests {
     use super::*;
     use crate::{Buffer, Config};
+    use tokio::sync::oneshot;
 
     #[derive(Clone, Debug, PartialEq)]
     struct Msg(u32);

@@ -158,7 +158,6 @@ pub mod buffer;
 mod config;
 #[cfg(feature = "engine")]
 pub mod engine;
-#[cfg(feature = "engine")]
 pub mod forward;
 mod message;
 pub mod metrics;

@@ -534,7 +534,7 @@ fn run(seed: u64, kind: Kind, mix: Mix, control: Control) -> (Outcome, String) {
                 let life = lives[CRASHED].take().unwrap();
                 if let Some(mailbox) = &life.mailbox {
                     let stats = mailbox.stats();
-                    rejected_before_crash += stats.too_large + stats.invalid;
+                    rejected_before_crash += stats.invalid;
                 }
                 life.task.abort();
                 closed.push((CRASHED, life.probe));
@@ -622,7 +622,7 @@ fn run(seed: u64, kind: Kind, mix: Mix, control: Control) -> (Outcome, String) {
             life.engine.abort();
             if let Some(mailbox) = &life.mailbox {
                 let stats = mailbox.stats();
-                rejected += stats.too_large + stats.invalid;
+                rejected += stats.invalid;
                 bounds.lock().unwrap().sample(&format!("validator {i} at close"), mailbox);
                 let peak = stats.queued_bytes_peak;
                 let limit = bounds.lock().unwrap().queued_limit;

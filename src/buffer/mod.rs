@@ -40,7 +40,10 @@
 //! comes before all of them, and the primary set is read lock-free (inside any of them). The
 //! `closing` mutex is taken by `close` alone, before everything else, and held while it sweeps
 //! and resolves the pending subscriptions (so a second `close` returns only once the first has
-//! finished): a waker run by that sweep must not call `close` itself.
+//! finished): a waker run by that sweep must not call `close` itself. A forwarder's mutex
+//! ([`crate::forward`]) sits after `closing` (a sweep wakes forwarders) and before the waiter
+//! slot (it polls its subscription under it); it drops a subscription, which takes a `digests`
+//! shard, only after releasing it.
 //!
 //! - Maps are used only through closures (`sync::ShardedMap`), so no shard guard
 //!   outlives a call, crosses an `.await`, or is alive while a deque lock is taken: the deque's
