@@ -1097,8 +1097,13 @@ where
                 return true;
             }
         }
-        for frame in batch {
-            parts[lane_of(&frame.0, lanes)].push(frame);
+        for (peer, frame) in batch {
+            if frame.len() > self.worker.max_frame_size {
+                // Rejected here, undecoded: it takes none of its worker's share of the budget.
+                self.worker.handle(peer, frame);
+                continue;
+            }
+            parts[lane_of(&peer, lanes)].push((peer, frame));
         }
         for (index, part) in parts.iter_mut().enumerate() {
             if part.is_empty() {

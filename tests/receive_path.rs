@@ -271,6 +271,34 @@ fn queued_bytes_stay_within_the_budget_under_a_flood_of_large_frames() {
     });
 }
 
+/// Regression (found by the `engine_frames` fuzz target): frames over `max_frame_size` were
+/// parked and queued before their worker rejected them, so they counted against the byte
+/// budget, and the queue could hold several of them beyond it. They are now rejected by the
+/// reader and never queued.
+#[test]
+fn frames_over_the_frame_limit_are_never_queued() {
+    const COUNT: u64 = 64;
+    let runtime = runtime();
+    runtime.block_on(async {
+        let (engine, frames) = engine_with(4, 2, vec![1, 2], |config| {
+            config.with_max_frame_size(1024).with_max_queued_bytes(4096)
+        });
+        // Sent before the engine's reader can take them one by one: they arrive in batches.
+        for seq in 0..COUNT {
+            let peer = 1 + (seq % 2) as u32;
+            frames
+                .send((peer, blob(peer, seq, 64 << 10).to_bytes()))
+                .unwrap();
+        }
+        handled(&engine, COUNT).await;
+        let stats = engine.stats();
+        assert_eq!(stats.invalid, COUNT, "{stats:?}");
+        assert_eq!(stats.shed, 0, "{stats:?}");
+        assert_eq!(stats.queued_bytes_peak, 0, "{stats:?}");
+        engine.shutdown().await;
+    });
+}
+
 /// Closed, decoding the flood peer's frames waits: its worker stays busy for as long as the
 /// test needs, with no timing involved.
 static GATE: (std::sync::Mutex<bool>, std::sync::Condvar) =
