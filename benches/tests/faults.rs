@@ -36,7 +36,7 @@
 use commonware_broadcast::buffered;
 use commonware_codec::{EncodeSize, Write};
 use commonware_consensus::marshal::Update;
-use commonware_consensus::marshal::core::{Buffer as _, Mailbox as Marshal};
+use commonware_consensus::marshal::core::Mailbox as Marshal;
 use commonware_consensus::marshal::standard::Standard;
 use commonware_consensus::simplex::types::Activity;
 use commonware_consensus::types::Height;
@@ -232,6 +232,16 @@ impl Bounds {
 /// A subscription that resolves to whether it was cancelled.
 type Probe = Pin<Box<dyn Future<Output = bool> + Send>>;
 
+/// Subscribes through `buffer` to [`probe_digest`].
+async fn probe<B>(buffer: &B) -> Probe
+where
+    B: commonware_consensus::marshal::core::Buffer<Standard<Blk>>,
+    B::CachedBlock: Send + 'static,
+{
+    let receiver = buffer.subscribe_by_digest(probe_digest()).await;
+    Box::pin(async move { receiver.await.is_err() })
+}
+
 /// One life of a validator, from a start to a crash or to the end of the run.
 struct Life {
     marshal: Marshal<S, Standard<Blk>>,
@@ -307,8 +317,7 @@ async fn start_life(context: &Context, oracle: &Oracle<Key, Context>, seed: Seed
                             .with_max_queued_bytes(QUEUED_BYTES),
                     );
                     let engine = engine.start(buffer_channel);
-                    let probe = buffer.subscribe_by_digest(probe_digest()).await;
-                    let probe: Probe = Box::pin(async move { probe.await.is_err() });
+                    let probe = probe(&buffer).await;
                     let sampled = buffer.clone();
                     context
                         .with_label("sampler")
@@ -337,8 +346,7 @@ async fn start_life(context: &Context, oracle: &Oracle<Key, Context>, seed: Seed
                         },
                     );
                     let engine = engine.start(buffer_channel);
-                    let probe = buffer.subscribe_by_digest(probe_digest()).await;
-                    let probe: Probe = Box::pin(async move { probe.await.is_err() });
+                    let probe = probe(&buffer).await;
                     let marshal =
                         start_marshal(&context, seat, buffer, ledger, backfill, MAX_PAYLOAD).await;
                     (marshal, engine, probe, None)
@@ -495,8 +503,8 @@ fn run(seed: u64, kind: Kind, mix: Mix, control: Control) -> (Outcome, String) {
             }
         };
         let mut lives: Vec<Option<Life>> = (0..KEYS).map(|_| None).collect();
-        for index in 0..VALIDATORS {
-            lives[index] = Some(start_life(&context, &oracle, seat(index)).await);
+        for (index, life) in lives.iter_mut().enumerate().take(VALIDATORS) {
+            *life = Some(start_life(&context, &oracle, seat(index)).await);
         }
         if mix.byzantine {
             byzantine(&context, &oracle, keys[BYZANTINE].clone());
@@ -740,10 +748,9 @@ fn campaign(name: &str, mix: Mix) {
         .filter(|s| shardcast_failed.contains(s) != reference_failed.contains(s))
         .collect();
     println!(
-        "{name}: {seeds} seeds, shardcast passed {}, the reference passed {}; seeds where they differ {differ:?}; shardcast replayed {replayed} seeds; peaks: cached {cached_peak} B (bound {}), queued {queued_peak} B (bound {}); frames rejected {rejected}; {:.0} s",
+        "{name}: {seeds} seeds, shardcast passed {}, the reference passed {}; seeds where they differ {differ:?}; shardcast replayed {replayed} seeds; peaks: cached {cached_peak} B (bound 160 KiB x peers ever primary), queued {queued_peak} B (bound {}); frames rejected {rejected}; {:.0} s",
         seeds - shardcast_failed.len() as u64,
         seeds - reference_failed.len() as u64,
-        "160 KiB x peers ever primary",
         QUEUED_BYTES + WORKERS * MAX_FRAME,
         start.elapsed().as_secs_f64()
     );

@@ -9,7 +9,7 @@
 
 use loom::sync::{Arc, Mutex};
 use loom::thread;
-use loom_tests::{Msg, buffer, model};
+use loom_tests::{Msg, Shared, buffer, model};
 use shardcast::forward::{Responder, forward_with};
 use std::task::{Context, Poll, Waker};
 
@@ -96,6 +96,14 @@ impl<T> Rx<T> {
     }
 }
 
+/// Inserts digest 7 from peer 1, which serves the forwarded subscription, on a loom thread.
+fn insert_on_a_thread(buffer: &Shared) -> thread::JoinHandle<()> {
+    let buffer = buffer.clone();
+    thread::spawn(move || {
+        buffer.insert(1, Msg(7, 1));
+    })
+}
+
 /// The receiver is dropped while an insert serves the subscription: two wake-ups of one
 /// forwarder on two threads. Exactly one finishes it; no registration is left either way.
 #[test]
@@ -104,12 +112,7 @@ fn receiver_drop_vs_insert() {
         let buffer = buffer(1, &[1]);
         let (tx, rx) = channel();
         forward_with(buffer.subscribe(7), tx, |m: Msg| m);
-        let inserter = {
-            let buffer = buffer.clone();
-            thread::spawn(move || {
-                buffer.insert(1, Msg(7, 1));
-            })
-        };
+        let inserter = insert_on_a_thread(&buffer);
         drop(rx);
         inserter.join().unwrap();
         let stats = buffer.stats();
@@ -128,12 +131,7 @@ fn receiver_drop_vs_insert_vs_close() {
         let buffer = buffer(1, &[1]);
         let (tx, rx) = channel();
         forward_with(buffer.subscribe(7), tx, |m: Msg| m);
-        let inserter = {
-            let buffer = buffer.clone();
-            thread::spawn(move || {
-                buffer.insert(1, Msg(7, 1));
-            })
-        };
+        let inserter = insert_on_a_thread(&buffer);
         let closer = {
             let buffer = buffer.clone();
             thread::spawn(move || buffer.close())
@@ -156,12 +154,7 @@ fn insert_vs_close_with_the_receiver_kept() {
         let buffer = buffer(1, &[1]);
         let (tx, rx) = channel();
         forward_with(buffer.subscribe(7), tx, |m: Msg| m.1);
-        let inserter = {
-            let buffer = buffer.clone();
-            thread::spawn(move || {
-                buffer.insert(1, Msg(7, 1));
-            })
-        };
+        let inserter = insert_on_a_thread(&buffer);
         buffer.close();
         inserter.join().unwrap();
         let read = rx.read();
