@@ -626,6 +626,7 @@ where
     }
 
     /// How many of the engine's tasks are still running.
+    #[doc(hidden)] // Not part of the API: for this repository's tests, benches and demo.
     pub fn running_tasks(&self) -> usize {
         self.inner.live.load(Ordering::SeqCst)
     }

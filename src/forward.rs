@@ -192,7 +192,7 @@ mod tests {
         assert_eq!(buffer.stats().subscriptions, 1);
         drop(rx);
         assert_eq!(buffer.stats().subscriptions, 0);
-        assert_eq!(buffer.stats().waiting_digests, 0);
+        assert_eq!(buffer.stats().waiters, 0);
         buffer.check_invariants();
     }
 

@@ -153,6 +153,8 @@
 //!   when its loop exits.
 
 #![warn(missing_docs)]
+#![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod buffer;
 mod config;
@@ -175,5 +177,8 @@ pub use config::{Config, ConfigError, DEFAULT_METRICS_PREFIX};
 #[cfg(feature = "engine")]
 pub use engine::{Engine, EngineConfig, EngineError, EngineStats, Enqueued, SentTo};
 #[cfg(feature = "engine")]
-pub use message::{Blob, BlobConfig, Codec, DecodeError, put_varint};
+#[doc(hidden)] // Not part of the API: for this repository's tests, benches and demo.
+pub use message::put_varint;
+#[cfg(feature = "engine")]
+pub use message::{Blob, BlobConfig, Codec, DecodeError};
 pub use message::{Message, Peer};

@@ -29,7 +29,7 @@
 //!   the stripes, so `context.encode()` reads every count made before it.
 //! - **Facade: at most 63 per thread behind, for at most a second under an engine.** The
 //!   `metrics` facade has no hook at scrape time, so a stripe hands its count to the recorder
-//!   when it reaches [`FACADE_BATCH`] (64). A series can lag by up to 63 for each stripe in use
+//!   when it reaches 64. A series can lag by up to 63 for each stripe in use
 //!   (at most 16 x 63 = 1,008) until something hands over the rest: a running engine does so
 //!   once a second (so a rare count, an `Invalid` frame, is seen within a second), and
 //!   [`Buffer::flush_metrics`](crate::Buffer::flush_metrics), `Buffer::close` and the
@@ -146,6 +146,7 @@ const STRIPES: usize = 16;
 
 /// A facade counter's stripe hands its count to the recorder once it holds this many. See
 /// [`Buffer::flush_metrics`](crate::Buffer::flush_metrics) for what that means for a scrape.
+#[doc(hidden)] // Not part of the API: for this repository's tests, benches and demo.
 pub const FACADE_BATCH: u64 = 64;
 
 /// One stripe, alone on its cache line (128 bytes: adjacent-line prefetchers pair lines).

@@ -92,7 +92,7 @@ pub struct EngineStats {
     /// Frames that decoded.
     pub received: u64,
     /// Decoded messages inserted (new in the sender's deque).
-    pub inserted: u64,
+    pub added: u64,
     /// Decoded messages the sender's deque already held.
     pub duplicate: u64,
     /// Decoded messages from peers outside the primary set.
@@ -175,7 +175,7 @@ impl ReceiveCounts {
         let (received, invalid) = (self.received.sum(), self.invalid.sum());
         EngineStats {
             received,
-            inserted: self.added.sum(),
+            added: self.added.sum(),
             duplicate: self.duplicate.sum(),
             ineligible: self.ineligible.sum(),
             too_large: self.too_large.sum(),

@@ -52,7 +52,7 @@ fn sample(nodes: &[Engine<u32, Blob>]) -> Sample {
         );
         s.cached += stats.cached;
         s.subscriptions += stats.subscriptions;
-        s.waiting += stats.waiting_digests;
+        s.waiting += stats.waiters;
     }
     s
 }

@@ -402,7 +402,7 @@ async fn malformed_payload_does_not_break_valid_traffic() {
     assert_eq!(sent_to, vec![victim.id]);
     assert_eq!(delivered(victim, message.digest()).await, message);
     let stats = victim.engine.stats();
-    assert_eq!((stats.invalid, stats.inserted), (1, 1));
+    assert_eq!((stats.invalid, stats.added), (1, 1));
 }
 
 /// #12 `test_dropped_waiters_for_missing_digest_are_cleaned_up`: the gauge drops to 0 the
@@ -414,9 +414,9 @@ async fn dropped_waiters_for_missing_digest_are_cleaned_up() {
     let first = c.nodes[0].buffer.subscribe(missing);
     let second = c.nodes[0].buffer.subscribe(missing);
     assert_eq!(c.nodes[0].buffer.get(&missing), None);
-    assert!(c.nodes[0].buffer.stats().waiting_digests > 0);
+    assert!(c.nodes[0].buffer.stats().waiters > 0);
     drop((first, second));
-    assert_eq!(c.nodes[0].buffer.stats().waiting_digests, 0);
+    assert_eq!(c.nodes[0].buffer.stats().waiters, 0);
 }
 
 /// #13 `test_operations_after_shutdown_do_not_panic`. As in the reference: after shutdown

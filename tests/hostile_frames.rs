@@ -150,7 +150,7 @@ async fn malformed_and_oversized_frames_are_counted_and_valid_traffic_flows() {
 
     let stats = engine.stats();
     assert_eq!(stats.invalid, bad, "each bad frame counted once");
-    assert_eq!(stats.inserted, valid.len() as u64);
+    assert_eq!(stats.added, valid.len() as u64);
     assert_eq!(stats.panicked, 0);
     assert!(!engine.is_shut_down());
     assert!(

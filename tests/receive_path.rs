@@ -416,7 +416,7 @@ fn a_quiet_peers_frame_passes_a_flood_that_fills_its_worker() {
         // The flood is still queued: its worker holds its share, and has inserted nothing.
         assert!(during.queued_bytes >= FRAME as u64, "{during:?}");
         assert!(during.queued_bytes_peak <= BUDGET as u64, "{during:?}");
-        assert_eq!(during.inserted, 1, "{during:?}");
+        assert_eq!(during.added, 1, "{during:?}");
         assert!(during.shed > 0, "{during:?}");
         assert_eq!(engine.buffer().peer_digests(&FLOODER), None);
 
@@ -447,7 +447,7 @@ fn a_quiet_peers_frame_passes_a_flood_that_fills_its_worker() {
             .iter()
             .map(|digest| seq_of[digest])
             .collect();
-        assert_eq!(seqs.len(), DEQUE.min(after.inserted as usize - 1));
+        assert_eq!(seqs.len(), DEQUE.min(after.added as usize - 1));
         assert!(seqs.windows(2).all(|w| w[0] > w[1]), "{seqs:?}");
         assert!(engine.buffer().contains(&message.digest()));
         engine.buffer().check_invariants();

@@ -87,11 +87,11 @@ fn dropped_waiters_for_missing_digest_are_cleaned_up() {
     let first = buffer.subscribe(77);
     let second = buffer.subscribe(77);
     assert_eq!(buffer.get(&77), None);
-    assert_eq!(buffer.stats().waiting_digests, 1);
+    assert_eq!(buffer.stats().waiters, 1);
     assert_eq!(buffer.stats().subscriptions, 2);
     drop(first);
     drop(second);
-    assert_eq!(buffer.stats().waiting_digests, 0);
+    assert_eq!(buffer.stats().waiters, 0);
     assert_eq!(buffer.stats().subscriptions, 0);
     buffer.check_invariants();
 }

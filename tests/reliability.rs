@@ -143,7 +143,7 @@ async fn flood_from_non_primary_caches_nothing_and_serves_waiters() {
         (0, 0),
         "nothing cached for a non-primary peer"
     );
-    assert_eq!((stats.subscriptions, stats.waiting_digests), (0, 0));
+    assert_eq!((stats.subscriptions, stats.waiters), (0, 0));
     assert!(engine.stats().ineligible >= wanted.len() as u64);
     engine.shutdown().await;
     buffer.check_invariants();
@@ -190,7 +190,7 @@ fn subscription_bound_holds_and_a_million_cycles_leave_nothing() {
         drop(buffer.try_subscribe(d).expect("never at the limit"));
     }
     let stats = buffer.stats();
-    assert_eq!((stats.subscriptions, stats.waiting_digests), (0, 0));
+    assert_eq!((stats.subscriptions, stats.waiters), (0, 0));
     assert!(handle.render().contains("shardcast_subscriptions 0"));
     assert!(handle.render().contains("shardcast_waiters 0"));
     buffer.check_invariants();
@@ -268,7 +268,7 @@ async fn panics_in_user_code_are_contained_and_counted() {
     .await
     .expect("every frame counted");
     let stats = engine.stats();
-    assert_eq!((stats.panicked, stats.invalid, stats.inserted), (3, 3, 2));
+    assert_eq!((stats.panicked, stats.invalid, stats.added), (3, 3, 2));
     assert_eq!(buffer.get(&before.0.digest()), Some(before));
     assert!(!buffer.contains(&clone_bomb.0.digest()));
     // The panicking insert changed nothing it could not finish: the waiter is still

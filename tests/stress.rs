@@ -175,7 +175,7 @@ fn eight_threads_a_million_operations_no_lost_wakeup_no_leak() {
     }
     buffer.check_invariants();
     assert_eq!(buffer.stats().subscriptions, 0);
-    assert_eq!(buffer.stats().waiting_digests, 0);
+    assert_eq!(buffer.stats().waiters, 0);
 }
 
 /// Invariant 6 holds at every instant, not only when quiescent: with every deque full, each

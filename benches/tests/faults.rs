@@ -313,7 +313,7 @@ async fn start_life(context: &Context, oracle: &Oracle<Key, Context>, seed: Seed
                         shardcast_commonware_2026_4::Options::default()
                             .with_workers(WORKERS)
                             .with_peer_bytes(PEER_BYTES)
-                            .with_max_message_size(MAX_PAYLOAD + 1024)
+                            .with_max_frame_size(MAX_PAYLOAD + 1024)
                             .with_max_queued_bytes(QUEUED_BYTES),
                     );
                     let engine = engine.start(buffer_channel);
@@ -645,10 +645,10 @@ fn run(seed: u64, kind: Kind, mix: Mix, control: Control) -> (Outcome, String) {
                 // Let the engine's stop run before reading the buffer.
                 context.sleep(Duration::from_millis(10)).await;
                 let stats = mailbox.buffer().stats();
-                if stats.waiting_digests != 0 || stats.subscriptions != 0 {
+                if stats.waiters != 0 || stats.subscriptions != 0 {
                     failures.push(format!(
                         "validator {i}: {} subscriptions for {} digests still pending after close",
-                        stats.subscriptions, stats.waiting_digests
+                        stats.subscriptions, stats.waiters
                     ));
                 }
             }

@@ -152,9 +152,9 @@ fn main() -> ExitCode {
         },
         #[cfg(feature = "commonware")]
         NetworkKind::Commonware => {
-            use cw::runtime::Runner as _;
-            let runner = cw::runtime::tokio::Runner::new(
-                cw::runtime::tokio::Config::new().with_worker_threads(2),
+            use commonware_runtime::Runner as _;
+            let runner = commonware_runtime::tokio::Runner::new(
+                commonware_runtime::tokio::Config::new().with_worker_threads(2),
             );
             runner.start(|context| demo_commonware(context, args))
         }
@@ -310,12 +310,12 @@ async fn demo_sim(args: DemoArgs) -> Result<bool, String> {
 /// The cluster on commonware-p2p's authenticated network over TCP on 127.0.0.1.
 #[cfg(feature = "commonware")]
 async fn demo_commonware(
-    context: cw::runtime::tokio::Context,
+    context: commonware_runtime::tokio::Context,
     args: DemoArgs,
 ) -> Result<bool, String> {
-    use cw::cryptography::{Signer as _, ed25519};
-    use cw::p2p::{Address, AddressableManager as _, authenticated::lookup};
-    use cw::runtime::{Metrics as _, Quota};
+    use commonware_cryptography::{Signer as _, ed25519};
+    use commonware_p2p::{Address, AddressableManager as _, authenticated::lookup};
+    use commonware_runtime::{Metrics as _, Quota};
     use std::net::{Ipv4Addr, SocketAddr};
 
     let nodes = args.nodes(8);
@@ -335,7 +335,7 @@ async fn demo_commonware(
             Ok(SocketAddr::from((Ipv4Addr::LOCALHOST, port)))
         })
         .collect::<Result<_, String>>()?;
-    let peers: cw::utils::ordered::Map<ed25519::PublicKey, Address> = ids
+    let peers: commonware_utils::ordered::Map<ed25519::PublicKey, Address> = ids
         .iter()
         .cloned()
         .zip(addrs.iter().map(|a| Address::from(*a)))
@@ -447,17 +447,17 @@ where
 #[cfg(feature = "commonware")]
 #[derive(Clone)]
 struct CommonwareNode {
-    mailbox: cw::Mailbox<cw::cryptography::ed25519::PublicKey, cw::Blob>,
-    handle: Arc<cw::runtime::Handle<()>>,
+    mailbox: cw::Mailbox<commonware_cryptography::ed25519::PublicKey, cw::Blob>,
+    handle: Arc<commonware_runtime::Handle<()>>,
 }
 
 #[cfg(feature = "commonware")]
-impl Node<cw::cryptography::ed25519::PublicKey> for CommonwareNode {
-    async fn broadcast(&self, to: Recipients<cw::cryptography::ed25519::PublicKey>, blob: Blob) {
+impl Node<commonware_cryptography::ed25519::PublicKey> for CommonwareNode {
+    async fn broadcast(&self, to: Recipients<commonware_cryptography::ed25519::PublicKey>, blob: Blob) {
         let to = match to {
-            Recipients::All => cw::p2p::Recipients::All,
-            Recipients::Some(peers) => cw::p2p::Recipients::Some(peers),
-            Recipients::One(peer) => cw::p2p::Recipients::One(peer),
+            Recipients::All => commonware_p2p::Recipients::All,
+            Recipients::Some(peers) => commonware_p2p::Recipients::Some(peers),
+            Recipients::One(peer) => commonware_p2p::Recipients::One(peer),
         };
         drop(self.mailbox.broadcast(to, cw::Blob(blob)).await);
     }
@@ -481,7 +481,7 @@ impl Node<cw::cryptography::ed25519::PublicKey> for CommonwareNode {
         // subscription: wait for that, on one that can never be served.
         let closed = self
             .mailbox
-            .subscribe(cw::cryptography::Digestible::digest(&cw::Blob::new(
+            .subscribe(commonware_cryptography::Digestible::digest(&cw::Blob::new(
                 &b"never sent"[..],
             )))
             .await;

@@ -117,7 +117,7 @@ fn receiver_drop_vs_insert() {
         inserter.join().unwrap();
         let stats = buffer.stats();
         assert_eq!(stats.subscriptions, 0, "a registration was left");
-        assert_eq!(stats.waiting_digests, 0);
+        assert_eq!(stats.waiters, 0);
         assert!(buffer.contains(&7));
         buffer.check_invariants();
     });
@@ -141,7 +141,7 @@ fn receiver_drop_vs_insert_vs_close() {
         closer.join().unwrap();
         let stats = buffer.stats();
         assert_eq!(stats.subscriptions, 0, "a registration was left");
-        assert_eq!(stats.waiting_digests, 0);
+        assert_eq!(stats.waiters, 0);
         buffer.check_invariants();
     });
 }

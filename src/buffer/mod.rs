@@ -119,6 +119,7 @@ impl<M: Message> Drop for CachedDelta<'_, M> {
 
 /// What an insert did with a message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Insert {
     /// The digest is new in the peer's deque (it may have been cached already through another
     /// peer: the message is stored once). The oldest digest may have been evicted.
@@ -150,7 +151,7 @@ pub struct Stats {
     /// Size of the latest primary set.
     pub primary: usize,
     /// Digests with at least one live subscription (the `waiters` gauge).
-    pub waiting_digests: usize,
+    pub waiters: usize,
     /// Live (unresolved, not dropped) subscriptions.
     pub subscriptions: usize,
 }
@@ -551,7 +552,7 @@ where
             cached_bytes: counts.cached_bytes.load(Ordering::Relaxed),
             peers: self.peers.live.load(Ordering::Relaxed),
             primary: self.peers.primary.with(|set| set.len()),
-            waiting_digests: counts.waiting_digests.load(Ordering::Relaxed),
+            waiters: counts.waiters.load(Ordering::Relaxed),
             subscriptions: counts.subscriptions.load(Ordering::Relaxed),
         }
     }
@@ -638,7 +639,7 @@ where
             cached_bytes,
             peers: deques.len(),
             primary: primary.len(),
-            waiting_digests: waiting,
+            waiters: waiting,
             subscriptions,
         };
         assert_eq!(self.stats(), expected, "stats() disagrees with the state");
@@ -754,7 +755,7 @@ mod tests {
         let mut sub = buffer.subscribe(3);
         assert!(poll(&mut sub).is_pending());
         assert_eq!(buffer.stats().subscriptions, 1);
-        assert_eq!(buffer.stats().waiting_digests, 1);
+        assert_eq!(buffer.stats().waiters, 1);
         buffer.insert(1, Msg { id: 3, copy: 5 });
         assert_eq!(poll(&mut sub), Poll::Ready(Msg { id: 3, copy: 5 }));
         assert_eq!(buffer.stats().subscriptions, 0);
@@ -799,10 +800,10 @@ mod tests {
         let a = buffer.subscribe(3);
         let b = buffer.subscribe(3);
         let c = buffer.subscribe(4);
-        assert_eq!(buffer.stats().waiting_digests, 2);
+        assert_eq!(buffer.stats().waiters, 2);
         drop(a);
         assert_eq!(buffer.stats().subscriptions, 2);
-        assert_eq!(buffer.stats().waiting_digests, 2);
+        assert_eq!(buffer.stats().waiters, 2);
         drop(b);
         drop(c);
         assert_eq!(

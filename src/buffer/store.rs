@@ -28,7 +28,7 @@ pub(crate) enum Slot<M: Message> {
 pub(crate) struct Counts {
     pub(crate) cached: AtomicUsize,
     pub(crate) cached_bytes: AtomicUsize,
-    pub(crate) waiting_digests: AtomicUsize,
+    pub(crate) waiters: AtomicUsize,
     pub(crate) subscriptions: AtomicUsize,
 }
 
@@ -264,7 +264,7 @@ impl<M: Message> Store<M> {
             },
             None => match self.reserve_subscription(limited) {
                 Some(slot) => {
-                    self.counts.waiting_digests.fetch_add(1, Ordering::Relaxed);
+                    self.counts.waiters.fetch_add(1, Ordering::Relaxed);
                     self.metrics.waiters.increment(1);
                     (
                         Op::Insert(Slot::Waiting(vec![slot.clone()])),
@@ -317,7 +317,7 @@ impl<M: Message> Store<M> {
             slots.swap_remove(index);
             self.counts.subscriptions.fetch_sub(1, Ordering::Relaxed);
             if slots.is_empty() {
-                self.counts.waiting_digests.fetch_sub(1, Ordering::Relaxed);
+                self.counts.waiters.fetch_sub(1, Ordering::Relaxed);
                 self.metrics.waiters.decrement(1);
                 (Op::Remove, true)
             } else {
@@ -449,7 +449,7 @@ impl<M: Message> Store<M> {
         self.counts
             .subscriptions
             .fetch_sub(served, Ordering::Relaxed);
-        self.counts.waiting_digests.fetch_sub(1, Ordering::Relaxed);
+        self.counts.waiters.fetch_sub(1, Ordering::Relaxed);
         self.metrics.subscriptions.decrement(served as u64);
         self.metrics.waiters.decrement(1);
     }

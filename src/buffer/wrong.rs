@@ -89,7 +89,7 @@ impl<M: Message> Store<M> {
         }
         self.digests.remove(&digest);
         self.counts.subscriptions.fetch_sub(1, Ordering::Relaxed);
-        self.counts.waiting_digests.fetch_sub(1, Ordering::Relaxed);
+        self.counts.waiters.fetch_sub(1, Ordering::Relaxed);
         true
     }
 }

@@ -70,7 +70,7 @@ impl Link {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SimConfig {
     /// Largest message a sender may send; larger ones fail with [`SendError::TooLarge`].
-    pub max_message_size: usize,
+    pub max_frame_size: usize,
     /// How many of the most recent peer sets are tracked (reachable).
     pub tracked_peer_sets: usize,
     /// Seed of the generator that draws losses and jitter.
@@ -81,7 +81,7 @@ impl Default for SimConfig {
     /// 1 MiB messages, one tracked set, seed 0 (as in the reference tests).
     fn default() -> Self {
         Self {
-            max_message_size: 1 << 20,
+            max_frame_size: 1 << 20,
             tracked_peer_sets: 1,
             seed: 0,
         }
@@ -91,6 +91,7 @@ impl Default for SimConfig {
 /// The `q`-quantile (`0.0..=1.0`, nearest rank) of `sorted`, ascending; 0 when it is empty.
 /// What the demo and the benchmarks report latencies over the simulated WAN (and elsewhere)
 /// with, so that every p50 and p99 in this repository means the same thing.
+#[doc(hidden)] // Not part of the API: for this repository's tests, benches and demo.
 pub fn percentile(sorted: &[u64], q: f64) -> u64 {
     match sorted.len() {
         0 => 0,
@@ -101,6 +102,7 @@ pub fn percentile(sorted: &[u64], q: f64) -> u64 {
 /// The deterministic generator the simulated WAN draws losses and jitter from (splitmix64):
 /// small, fast, seedable, the same sequence for the same seed on every machine. Public so that
 /// tests drawing their own workloads use the same one. Not for cryptography.
+#[doc(hidden)] // Not part of the API: for this repository's tests, benches and demo.
 #[derive(Clone, Debug)]
 pub struct SplitMix(u64);
 
@@ -293,7 +295,7 @@ where
 
     fn send(&self, from: &P, recipients: Recipients<P>, frame: Bytes) -> Result<Vec<P>, SendError> {
         let mut state = self.state();
-        let max = state.config.max_message_size;
+        let max = state.config.max_frame_size;
         if frame.len() > max {
             return Err(SendError::TooLarge {
                 size: frame.len(),
@@ -450,7 +452,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn oversized_messages_are_refused() {
         let network = Network::new(SimConfig {
-            max_message_size: 4,
+            max_frame_size: 4,
             ..SimConfig::default()
         });
         let (mut a, _ra) = network.register(1u32);

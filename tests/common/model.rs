@@ -179,7 +179,7 @@ impl Model {
         stats.cached_bytes = self.items.values().map(Message::size).sum();
         stats.peers = self.deques.len();
         stats.primary = self.primary.len();
-        stats.waiting_digests = self.waiters.len();
+        stats.waiters = self.waiters.len();
         stats.subscriptions = self.waiters.values().map(Vec::len).sum();
         stats
     }

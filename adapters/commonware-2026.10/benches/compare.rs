@@ -334,7 +334,7 @@ async fn ingest_engine(context: &tokio::Context, side: Side, keys: &[Key], frame
             Node::Reference(m) => m.get(last).await.is_some(),
             Node::Shardcast(m) => {
                 let stats = m.stats();
-                stats.inserted + stats.duplicate + stats.shed >= n
+                stats.added + stats.duplicate + stats.shed >= n
             }
         };
         if done {

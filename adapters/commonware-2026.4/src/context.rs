@@ -9,7 +9,7 @@ use std::time::Duration;
 /// A commonware-runtime context (`Spawner + Clock + Metrics`): tokio's, the deterministic
 /// simulation's, or any other.
 #[derive(Clone, Debug)]
-pub struct Commonware<E>(pub E);
+pub(crate) struct Commonware<E>(pub(crate) E);
 
 impl<E> Runtime for Commonware<E>
 where

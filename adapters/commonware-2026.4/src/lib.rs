@@ -36,7 +36,7 @@
 //! shared [`Buffer`] directly, `broadcast` inserts before it returns and hands the send to the
 //! engine's sender task, and received frames are decoded and inserted by the receive workers
 //! ([`Options::with_workers`], 1 by default). Everything runs through the context given to
-//! [`Engine::new`] (see [`crate::runtime`]): on the deterministic runtime one seed gives one
+//! [`Engine::new`] (see [`commonware_runtime`]): on the deterministic runtime one seed gives one
 //! execution.
 //!
 //! The lower-level pieces stay available for the tokio-only [`shardcast::engine::Engine`]:
@@ -84,11 +84,14 @@
 //! - `workers > 1`, the byte budget and the frame cap are opt-in ([`Options`]); metrics
 //!   `cached`, `cached_bytes`, `subscriptions` and `evictions` are extra.
 
-pub use commonware_codec as codec;
-pub use commonware_cryptography as cryptography;
-pub use commonware_p2p as p2p;
-pub use commonware_runtime as runtime;
-pub use commonware_utils as utils;
+#![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+/// The Rust blocks of the repository's README, compiled and run as this crate's doctests (it
+/// depends on shardcast and on commonware 2026.4, which the README's examples use).
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;
 
 mod context;
 #[cfg(feature = "marshal")]
@@ -100,7 +103,7 @@ use commonware_codec::{Encode, Read};
 use commonware_cryptography::{Digestible, PublicKey};
 use commonware_p2p::{PeerSetSubscription, Provider};
 use commonware_runtime::{Clock, Handle, IoBuf, Metrics as RuntimeMetrics, Spawner};
-pub use context::Commonware;
+use context::Commonware;
 use shardcast::ConfigError;
 use shardcast::engine::{self, DEFAULT_MAX_QUEUED_BYTES, EngineConfig};
 use shardcast::forward::forward;
@@ -144,14 +147,14 @@ pub struct Config<P, MCfg, D> {
 /// let options = Options::default()
 ///     .with_workers(2)
 ///     .with_peer_bytes(64 << 20)
-///     .with_max_message_size(8 << 20);
+///     .with_max_frame_size(8 << 20);
 /// assert_eq!(options.workers(), 2);
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Options {
     workers: usize,
     peer_bytes: Option<usize>,
-    max_message_size: Option<usize>,
+    max_frame_size: Option<usize>,
     max_queued_bytes: usize,
     peer_metrics: bool,
 }
@@ -161,7 +164,7 @@ impl Default for Options {
         Self {
             workers: 1,
             peer_bytes: None,
-            max_message_size: None,
+            max_frame_size: None,
             max_queued_bytes: DEFAULT_MAX_QUEUED_BYTES,
             peer_metrics: true,
         }
@@ -187,8 +190,8 @@ impl Options {
 
     /// Frames longer than this are rejected before decoding; default none: only the
     /// network's own `max_message_size` bounds them.
-    pub fn with_max_message_size(mut self, bytes: usize) -> Self {
-        self.max_message_size = Some(bytes);
+    pub fn with_max_frame_size(mut self, bytes: usize) -> Self {
+        self.max_frame_size = Some(bytes);
         self
     }
 
@@ -219,8 +222,8 @@ impl Options {
     }
 
     /// The engine's own frame limit, if any.
-    pub fn max_message_size(&self) -> Option<usize> {
-        self.max_message_size
+    pub fn max_frame_size(&self) -> Option<usize> {
+        self.max_frame_size
     }
 
     /// Most bytes of frames waiting for the workers.
@@ -418,7 +421,7 @@ where
         let engine_config = EngineConfig::new(config.codec_config)
             .with_priority(config.priority)
             .with_workers(options.workers)
-            .with_max_frame_size(options.max_message_size.unwrap_or(usize::MAX))
+            .with_max_frame_size(options.max_frame_size.unwrap_or(usize::MAX))
             .with_max_queued_bytes(options.max_queued_bytes)
             .with_outbox(config.mailbox_size);
         engine_config.validate()?;

@@ -6,15 +6,13 @@
 //! peer-set update removing one node evicts its messages everywhere; a fifth node that sends
 //! garbage on the channel disturbs nobody.
 
+use commonware_codec::RangeCfg;
+use commonware_cryptography::{Digestible, Signer, ed25519};
+use commonware_p2p::Recipients;
+use commonware_p2p::{Address, AddressableManager, Sender as _, authenticated::lookup};
+use commonware_runtime::{IoBuf, Metrics as _, Quota, Runner as _, tokio as cw};
+use commonware_utils::ordered::Map;
 use shardcast_commonware_2026_4 as interop;
-use shardcast_commonware_2026_4::codec::RangeCfg;
-use shardcast_commonware_2026_4::cryptography::{Digestible, Signer, ed25519};
-use shardcast_commonware_2026_4::p2p::Recipients;
-use shardcast_commonware_2026_4::p2p::{
-    Address, AddressableManager, Sender as _, authenticated::lookup,
-};
-use shardcast_commonware_2026_4::runtime::{IoBuf, Metrics as _, Quota, Runner as _, tokio as cw};
-use shardcast_commonware_2026_4::utils::ordered::Map;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::num::NonZeroU32;
 use std::time::Duration;
@@ -23,10 +21,7 @@ mod common;
 use common::note::Note;
 
 type Key = ed25519::PublicKey;
-type Node = (
-    interop::Mailbox<Key, Note>,
-    shardcast_commonware_2026_4::runtime::Handle<()>,
-);
+type Node = (interop::Mailbox<Key, Note>, commonware_runtime::Handle<()>);
 
 /// Ports the OS says are free on 127.0.0.1 right now.
 fn free_ports(n: usize) -> Vec<u16> {
@@ -220,6 +215,6 @@ fn four_nodes_over_loopback_tcp() {
     });
 }
 
-fn commonware_p2p_all() -> shardcast_commonware_2026_4::p2p::Recipients<Key> {
-    shardcast_commonware_2026_4::p2p::Recipients::All
+fn commonware_p2p_all() -> commonware_p2p::Recipients<Key> {
+    commonware_p2p::Recipients::All
 }

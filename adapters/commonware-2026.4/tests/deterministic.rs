@@ -13,16 +13,14 @@
 mod common;
 
 use common::note::Note;
-use shardcast_commonware_2026_4::codec::RangeCfg;
-use shardcast_commonware_2026_4::cryptography::{
-    Digestible, Hasher, Sha256, Signer, ed25519, sha256,
-};
-use shardcast_commonware_2026_4::p2p::simulated::{self, Link, Oracle};
-use shardcast_commonware_2026_4::p2p::{Manager as _, Recipients, Sender as _, TrackedPeers};
-use shardcast_commonware_2026_4::runtime::{
+use commonware_codec::RangeCfg;
+use commonware_cryptography::{Digestible, Hasher, Sha256, Signer, ed25519, sha256};
+use commonware_p2p::simulated::{self, Link, Oracle};
+use commonware_p2p::{Manager as _, Recipients, Sender as _, TrackedPeers};
+use commonware_runtime::{
     Clock, Handle, IoBuf, Metrics as _, Quota, Runner as _, Spawner as _, deterministic,
 };
-use shardcast_commonware_2026_4::utils::ordered::Set;
+use commonware_utils::ordered::Set;
 use shardcast_commonware_2026_4::{Config, Engine, Mailbox, Options};
 use std::num::{NonZeroU32, NonZeroUsize};
 use std::time::Duration;
@@ -1015,7 +1013,7 @@ fn engine_on<D>(
     mailbox_size: usize,
 ) -> (Engine<Context, Key, Note, D>, Mailbox<Key, Note>)
 where
-    D: shardcast_commonware_2026_4::p2p::Provider<PublicKey = Key>,
+    D: commonware_p2p::Provider<PublicKey = Key>,
 {
     engine_with(
         context,
@@ -1037,7 +1035,7 @@ fn engine_with<D>(
     options: Options,
 ) -> (Engine<Context, Key, Note, D>, Mailbox<Key, Note>)
 where
-    D: shardcast_commonware_2026_4::p2p::Provider<PublicKey = Key>,
+    D: commonware_p2p::Provider<PublicKey = Key>,
 {
     Engine::with_options(
         context.with_label(label),
@@ -1375,7 +1373,7 @@ fn an_update_is_applied_before_the_frames_behind_it() {
                 let _handle = engine.start((sender, receiver));
                 mailbox.wait_for_peer_set(0).await;
                 let block = note("a new primary's first block");
-                let frame = shardcast_commonware_2026_4::codec::Encode::encode(&block).to_vec();
+                let frame = commonware_codec::Encode::encode(&block).to_vec();
                 // Together, without yielding in between: the update, then the frame.
                 updates.push(1, &keys, &[]);
                 frames.send((keys[1].clone(), frame)).unwrap();
@@ -1407,8 +1405,7 @@ fn a_subscription_with_a_closed_responder_counts_dropped() {
         let cached = note("cached");
         broadcast(peer, Recipients::All, &cached).await;
         for digest in [cached.digest(), note("not cached").digest()] {
-            let (responder, receiver) =
-                shardcast_commonware_2026_4::utils::channel::oneshot::channel();
+            let (responder, receiver) = commonware_utils::channel::oneshot::channel();
             drop(receiver);
             peer.mailbox.subscribe_prepared(digest, responder).await;
         }

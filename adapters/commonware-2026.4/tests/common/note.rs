@@ -3,10 +3,8 @@
 #![allow(dead_code)]
 
 use bytes::{Buf, BufMut};
-use shardcast_commonware_2026_4::codec::{
-    EncodeSize, Error as CodecError, RangeCfg, Read, ReadRangeExt, Write,
-};
-use shardcast_commonware_2026_4::cryptography::{Digestible, Hasher, Sha256, sha256};
+use commonware_codec::{EncodeSize, Error as CodecError, RangeCfg, Read, ReadRangeExt, Write};
+use commonware_cryptography::{Digestible, Hasher, Sha256, sha256};
 
 /// A message: its digest is the SHA-256 of its bytes.
 ///

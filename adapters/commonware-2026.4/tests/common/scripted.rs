@@ -3,13 +3,13 @@
 //! sends wait until the test lets them through.
 #![allow(dead_code)]
 
-use shardcast_commonware_2026_4::cryptography::ed25519;
-use shardcast_commonware_2026_4::p2p::{
+use commonware_cryptography::ed25519;
+use commonware_p2p::{
     CheckedSender, LimitedSender, PeerSetSubscription, PeerSetUpdate, Provider, Receiver,
     Recipients, TrackedPeers,
 };
-use shardcast_commonware_2026_4::runtime::{IoBuf, IoBufs};
-use shardcast_commonware_2026_4::utils::ordered::Set;
+use commonware_runtime::{IoBuf, IoBufs};
+use commonware_utils::ordered::Set;
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 use tokio::sync::{Semaphore, mpsc};
@@ -60,8 +60,7 @@ pub struct ScriptedProvider {
 
 /// A scripted provider and the end that feeds its subscription.
 pub fn updates() -> (Updates, ScriptedProvider) {
-    let (push, subscription) =
-        shardcast_commonware_2026_4::utils::channel::mpsc::unbounded_channel();
+    let (push, subscription) = commonware_utils::channel::mpsc::unbounded_channel();
     (
         Updates(push),
         ScriptedProvider {
@@ -71,9 +70,7 @@ pub fn updates() -> (Updates, ScriptedProvider) {
 }
 
 /// The pushing end of a [`ScriptedProvider`]'s subscription.
-pub struct Updates(
-    pub shardcast_commonware_2026_4::utils::channel::mpsc::UnboundedSender<PeerSetUpdate<Key>>,
-);
+pub struct Updates(pub commonware_utils::channel::mpsc::UnboundedSender<PeerSetUpdate<Key>>);
 
 impl Updates {
     /// Pushes set `index` with `primary` (and `secondary`) peers.
@@ -100,9 +97,7 @@ impl Provider for ScriptedProvider {
     /// The scripted subscription the first time; a closed one after that.
     async fn subscribe(&mut self) -> PeerSetSubscription<Key> {
         let taken = self.subscription.lock().unwrap().take();
-        taken.unwrap_or_else(|| {
-            shardcast_commonware_2026_4::utils::channel::mpsc::unbounded_channel().1
-        })
+        taken.unwrap_or_else(|| commonware_utils::channel::mpsc::unbounded_channel().1)
     }
 }
 
