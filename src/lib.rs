@@ -182,3 +182,8 @@ pub use message::put_varint;
 #[cfg(feature = "engine")]
 pub use message::{Blob, BlobConfig, Codec, DecodeError};
 pub use message::{Message, Peer};
+
+/// An error from a wrapped codec or transport: [`DecodeError::Codec`] and
+/// [`net::SendError::Other`] keep it whole, as their `source`.
+#[cfg(feature = "engine")]
+pub type BoxedError = Box<dyn std::error::Error + Send + Sync + 'static>;

@@ -62,7 +62,10 @@ mod wire {
 
     /// Why a frame could not be decoded. Every variant is a rejection of network input: the
     /// engine counts it (`receive_total{status="Invalid"}`), logs it and carries on.
-    #[derive(Clone, Debug, Error, PartialEq, Eq)]
+    ///
+    /// Two errors compare equal when they are the same variant with the same values; two
+    /// [`Codec`](Self::Codec) errors, when their messages are the same.
+    #[derive(Debug, Error)]
     #[non_exhaustive]
     pub enum DecodeError {
         /// The frame ended before the value did.
@@ -88,10 +91,28 @@ mod wire {
         /// A type-specific rejection.
         #[error("invalid: {0}")]
         Invalid(&'static str),
-        /// A rejection by a wrapped codec (e.g. commonware's), with its message.
+        /// A rejection by a wrapped codec (e.g. commonware's), kept whole: it is the
+        /// error's [`source`](std::error::Error::source).
         #[error("invalid: {0}")]
-        Codec(String),
+        Codec(#[source] crate::BoxedError),
     }
+
+    impl PartialEq for DecodeError {
+        fn eq(&self, other: &Self) -> bool {
+            use DecodeError::*;
+            match (self, other) {
+                (Truncated { needed: a }, Truncated { needed: b }) => a == b,
+                (TrailingBytes(a), TrailingBytes(b)) => a == b,
+                (TooLong { len: a, max: m }, TooLong { len: b, max: n }) => (a, m) == (b, n),
+                (Varint, Varint) => true,
+                (Invalid(a), Invalid(b)) => a == b,
+                (Codec(a), Codec(b)) => a.to_string() == b.to_string(),
+                _ => false,
+            }
+        }
+    }
+
+    impl Eq for DecodeError {}
 
     /// The wire format of a message: the payload is exactly `encode`'s output, with no framing.
     ///
@@ -302,6 +323,17 @@ mod wire {
                 assert_eq!(get_varint(&mut bytes), Ok(value));
                 assert!(bytes.is_empty());
             }
+        }
+
+        #[test]
+        fn a_wrapped_codec_error_is_the_source() {
+            use std::error::Error as _;
+            let inner = std::io::Error::new(std::io::ErrorKind::InvalidData, "bad tag 7");
+            let err = DecodeError::Codec(Box::new(inner));
+            assert_eq!(err.to_string(), "invalid: bad tag 7");
+            let source = err.source().expect("the codec's error is kept");
+            assert!(source.downcast_ref::<std::io::Error>().is_some());
+            assert_ne!(err, DecodeError::Varint);
         }
     }
 }

@@ -453,7 +453,11 @@ struct CommonwareNode {
 
 #[cfg(feature = "commonware")]
 impl Node<commonware_cryptography::ed25519::PublicKey> for CommonwareNode {
-    async fn broadcast(&self, to: Recipients<commonware_cryptography::ed25519::PublicKey>, blob: Blob) {
+    async fn broadcast(
+        &self,
+        to: Recipients<commonware_cryptography::ed25519::PublicKey>,
+        blob: Blob,
+    ) {
         let to = match to {
             Recipients::All => commonware_p2p::Recipients::All,
             Recipients::Some(peers) => commonware_p2p::Recipients::Some(peers),

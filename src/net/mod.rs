@@ -24,7 +24,10 @@ pub enum Recipients<P> {
 }
 
 /// Why a send failed.
-#[derive(Clone, Debug, Error, PartialEq, Eq)]
+///
+/// Two errors compare equal when they are the same variant with the same values; two
+/// [`Other`](Self::Other) errors, when their messages are the same.
+#[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum SendError {
     /// The message is larger than the transport carries.
@@ -38,10 +41,26 @@ pub enum SendError {
     /// The transport is shut down.
     #[error("the network is closed")]
     Closed,
-    /// Any other transport failure.
+    /// Any other transport failure, kept whole: it is the error's
+    /// [`source`](std::error::Error::source).
     #[error("send failed: {0}")]
-    Other(String),
+    Other(#[source] crate::BoxedError),
 }
+
+impl PartialEq for SendError {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Self::TooLarge { size: a, max: m }, Self::TooLarge { size: b, max: n }) => {
+                (a, m) == (b, n)
+            }
+            (Self::Closed, Self::Closed) => true,
+            (Self::Other(a), Self::Other(b)) => a.to_string() == b.to_string(),
+            _ => false,
+        }
+    }
+}
+
+impl Eq for SendError {}
 
 /// The receiver's network is gone: no frame will ever arrive again.
 #[derive(Clone, Copy, Debug, Error, PartialEq, Eq)]

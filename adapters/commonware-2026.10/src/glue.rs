@@ -152,7 +152,7 @@ where
     /// comes from the decoded value, never from the network.
     fn read(buf: &mut Bytes, config: &M::Cfg) -> Result<Self, DecodeError> {
         let message =
-            M::read_cfg(buf, config).map_err(|err| DecodeError::Codec(err.to_string()))?;
+            M::read_cfg(buf, config).map_err(|err| DecodeError::Codec(Box::new(err)))?;
         let digest = message.digest();
         Ok(Self(Digested::precomputed(message, digest)))
     }

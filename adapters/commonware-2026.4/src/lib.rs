@@ -759,7 +759,7 @@ where
         self.inner
             .send(to_p2p(recipients), IoBuf::from(message), priority)
             .await
-            .map_err(|err| SendError::Other(err.to_string()))
+            .map_err(|err| SendError::Other(Box::new(err)))
     }
 }
 
@@ -874,7 +874,7 @@ where
     fn read(buf: &mut Bytes, config: &M::Cfg) -> Result<Self, DecodeError> {
         M::read_cfg(buf, config)
             .map(Wire)
-            .map_err(|err| DecodeError::Codec(err.to_string()))
+            .map_err(|err| DecodeError::Codec(Box::new(err)))
     }
 }
 
