@@ -1,5 +1,33 @@
 //! The network glue: broadcast, parallel receive workers, peer-set updates, shutdown.
 //!
+//! ```
+//! use shardcast::net::channel::{self, NullSender, StaticPeerSet};
+//! use shardcast::runtime::Tokio;
+//! use shardcast::{Blob, BlobConfig, Buffer, Codec, Config, Engine, EngineConfig, Message};
+//! use std::sync::Arc;
+//!
+//! # #[tokio::main]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let buffer: Arc<Buffer<u32, Blob>> = Arc::new(Buffer::new(Config::new(64))?);
+//! let config = EngineConfig::new(BlobConfig { max_payload: 1 << 20 })
+//!     .with_workers(2)                      // peers are routed to one of two workers
+//!     .with_max_frame_size((1 << 20) + 16)  // longer frames are rejected undecoded
+//!     .with_max_queued_bytes(16 << 20);     // what waits for the workers, in bytes
+//! let (frames, receiver) = channel::unbounded();
+//! let runtime = Tokio::current().expect("inside a tokio runtime");
+//! let peers = StaticPeerSet::new(vec![0, 1, 2]);
+//! let engine = Engine::start_on(&runtime, buffer.clone(), 0, NullSender, receiver, peers, config)?;
+//!
+//! let block = Blob::new(vec![7u8; 4096]);
+//! let waiting = buffer.subscribe(block.digest());
+//! frames.send((2, block.to_bytes()))?;     // as peer 2's transport would deliver it
+//! assert_eq!(waiting.await, Ok(block));
+//! assert!(engine.worker_of(&2) < 2);
+//! engine.shutdown().await;                  // stops, joins, closes the buffer
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! There is no actor. [`Engine::start_on`] spawns, through a [`Runtime`] (tokio, or any
 //! commonware runtime: see [`crate::runtime`]):
 //!

@@ -22,6 +22,26 @@
 //! a loom-instrumented channel, with the forwarder's mutex from the crate's loom facade (the
 //! production code, unchanged). Its polls of tokio's channel spend no coop budget: a spent
 //! budget would make tokio wake the forwarder from inside its own poll.
+//!
+//! ```
+//! use shardcast::forward::forward;
+//! use shardcast::{Blob, Buffer, Config, Message};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! let buffer: Buffer<u32, Blob> = Buffer::new(Config::new(8)).unwrap();
+//! let block = Blob::new(&b"a block"[..]);
+//! let (sender, receiver) = tokio::sync::oneshot::channel();
+//! forward(buffer.subscribe(block.digest()), sender, |blob: Blob| blob.payload().len());
+//! buffer.insert(1, block); // any insert attempt serves the subscriber, cached or not
+//! assert_eq!(receiver.await, Ok(7));
+//!
+//! let (sender, receiver) = tokio::sync::oneshot::channel();
+//! forward(buffer.subscribe(Blob::new(&b"never sent"[..]).digest()), sender, |blob: Blob| blob);
+//! buffer.close();
+//! assert!(receiver.await.is_err()); // the reference's `Canceled`
+//! # }
+//! ```
 
 use crate::buffer::Subscription;
 use crate::message::Message;

@@ -63,6 +63,56 @@
 //!
 //! The `waiters` gauge has the reference's meaning (digests with at least one live subscriber)
 //! but is exact at every instant, where the reference refreshes it once per event of its loop.
+//!
+//! A registry of the caller's gets every series once, when the buffer is built
+//! ([`Buffer::with_registry`](crate::Buffer::with_registry)), and reads the cells when it is
+//! scraped:
+//!
+//! ```
+//! use shardcast::metrics::{CounterCell, GaugeCell, PeerCounters, Registry, names, status};
+//! use shardcast::{Buffer, Config, Message};
+//! use std::collections::BTreeMap;
+//!
+//! #[derive(Default)]
+//! struct Cells {
+//!     gauges: BTreeMap<&'static str, GaugeCell>,
+//!     counters: BTreeMap<(&'static str, &'static str), CounterCell>,
+//! }
+//!
+//! impl Registry for Cells {
+//!     fn counters(&mut self, name: &'static str, _: &'static str, _key: &'static str,
+//!                 series: &[(&'static str, CounterCell)]) {
+//!         for (value, cell) in series {
+//!             self.counters.insert((name, *value), cell.clone());
+//!         }
+//!     }
+//!     fn gauge(&mut self, name: &'static str, _: &'static str, gauge: GaugeCell) {
+//!         self.gauges.insert(name, gauge);
+//!     }
+//!     fn peers(&mut self, _: &'static str, _: &'static str) -> PeerCounters {
+//!         Box::new(|_sequencer| CounterCell::plain()) // per-sender series: not kept here
+//!     }
+//! }
+//!
+//! #[derive(Clone, Debug)]
+//! struct Note(u64);
+//! impl Message for Note {
+//!     type Digest = u64;
+//!     fn digest(&self) -> u64 { self.0 }
+//! }
+//!
+//! let mut cells = Cells::default();
+//! let buffer: Buffer<u32, Note> = Buffer::with_registry(Config::new(8), &mut cells).unwrap();
+//! buffer.update_primary([1]);
+//! buffer.insert(1, Note(7));
+//! assert!(buffer.get(&7).is_some());
+//! assert_eq!(cells.gauges[names::CACHED].get(), 1);
+//! let gets: u64 = cells.counters.iter()
+//!     .filter(|((name, value), _)| names::GET.starts_with(*name) && *value == status::SUCCESS)
+//!     .map(|(_, cell)| cell.get())
+//!     .sum();
+//! assert_eq!(gets, 1);
+//! ```
 
 use metrics::{describe_counter, describe_gauge};
 use std::sync::Arc;

@@ -5,6 +5,21 @@
 //! installed when they are registered). The server speaks just enough HTTP/1.1 for a scraper:
 //! `GET /metrics` answers the rendered metrics, anything else 404; one request per connection,
 //! requests over 8 KiB or slower than 5 s are dropped.
+//!
+//! ```
+//! use shardcast::{Blob, Buffer, Config};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let server = shardcast::prometheus::serve("127.0.0.1:0".parse()?).await?; // before any buffer
+//! let buffer: Buffer<u32, Blob> = Buffer::new(Config::new(8))?;
+//! buffer.update_primary([1]);
+//! buffer.insert(1, Blob::new(&b"a block"[..]));
+//! // What a scraper of http://{server.local_addr()}/metrics reads:
+//! assert!(server.render().contains("shardcast_cached 1"));
+//! # Ok(())
+//! # }
+//! ```
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use std::net::SocketAddr;

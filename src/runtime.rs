@@ -16,6 +16,21 @@
 //! deterministic runtime gives one execution. The engine's channels (flume, tokio's `sync`
 //! channels, `tokio_util`'s cancellation token) are plain waker-based code that any executor
 //! drives.
+//!
+//! ```
+//! use shardcast::runtime::{Runtime, Tokio};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! let runtime = Tokio::current().expect("called inside a tokio runtime");
+//! let (done, finished) = tokio::sync::oneshot::channel();
+//! let task = runtime.spawn("example", async move {
+//!     done.send(()).unwrap();
+//! });
+//! task.await; // waits until the task has ended
+//! assert_eq!(finished.await, Ok(()));
+//! # }
+//! ```
 
 use std::fmt;
 use std::future::Future;

@@ -151,8 +151,7 @@ where
     /// Decodes the message, then hashes it here, on the worker that decoded it: the digest
     /// comes from the decoded value, never from the network.
     fn read(buf: &mut Bytes, config: &M::Cfg) -> Result<Self, DecodeError> {
-        let message =
-            M::read_cfg(buf, config).map_err(|err| DecodeError::Codec(Box::new(err)))?;
+        let message = M::read_cfg(buf, config).map_err(|err| DecodeError::Codec(Box::new(err)))?;
         let digest = message.digest();
         Ok(Self(Digested::precomputed(message, digest)))
     }
