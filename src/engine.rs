@@ -1127,7 +1127,7 @@ where
             }
         }
         for (peer, frame) in batch {
-            if frame.len() > self.worker.max_frame_size {
+            if self.worker.oversized(&frame) {
                 // Rejected here, undecoded: it takes none of its worker's share of the budget.
                 self.worker.handle(peer, frame);
                 continue;
@@ -1379,9 +1379,14 @@ where
         }
     }
 
+    /// Whether `frame` is over the frame limit: [`handle`](Self::handle) rejects it undecoded.
+    fn oversized(&self, frame: &Bytes) -> bool {
+        frame.len() > self.max_frame_size
+    }
+
     /// Decodes and inserts one frame, counting what became of it.
     fn handle(&self, peer: P, frame: Bytes) {
-        if frame.len() > self.max_frame_size {
+        if self.oversized(&frame) {
             debug!(
                 ?peer,
                 len = frame.len(),
