@@ -3,6 +3,8 @@
 //! and with the reference buffer (`shardcast chain --help`, feature `chain`).
 
 use clap::{Args, Parser, Subcommand};
+#[cfg(feature = "commonware")]
+use commonware_cryptography::ed25519;
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -313,7 +315,7 @@ async fn demo_commonware(
     context: commonware_runtime::tokio::Context,
     args: DemoArgs,
 ) -> Result<bool, String> {
-    use commonware_cryptography::{Signer as _, ed25519};
+    use commonware_cryptography::Signer as _;
     use commonware_p2p::{Address, AddressableManager as _, authenticated::lookup};
     use commonware_runtime::{Metrics as _, Quota};
     use std::net::{Ipv4Addr, SocketAddr};
@@ -447,17 +449,13 @@ where
 #[cfg(feature = "commonware")]
 #[derive(Clone)]
 struct CommonwareNode {
-    mailbox: cw::Mailbox<commonware_cryptography::ed25519::PublicKey, cw::Blob>,
+    mailbox: cw::Mailbox<ed25519::PublicKey, cw::Blob>,
     handle: Arc<commonware_runtime::Handle<()>>,
 }
 
 #[cfg(feature = "commonware")]
-impl Node<commonware_cryptography::ed25519::PublicKey> for CommonwareNode {
-    async fn broadcast(
-        &self,
-        to: Recipients<commonware_cryptography::ed25519::PublicKey>,
-        blob: Blob,
-    ) {
+impl Node<ed25519::PublicKey> for CommonwareNode {
+    async fn broadcast(&self, to: Recipients<ed25519::PublicKey>, blob: Blob) {
         let to = match to {
             Recipients::All => commonware_p2p::Recipients::All,
             Recipients::Some(peers) => commonware_p2p::Recipients::Some(peers),
