@@ -23,9 +23,15 @@ impl<P: Peer, M: Message> Buffer<P, M> {
     /// `peer_total{sequencer}` (when enabled) and `receive_total{status}` (`Success` when
     /// inserted, `Dropped` when a duplicate, from an ineligible peer, or over the byte budget).
     pub fn receive(&self, peer: P, message: M) -> Insert {
+        self.receive_from(&peer, message)
+    }
+
+    /// [`receive`](Self::receive) with the sender borrowed: the engine's workers keep it, to
+    /// name it in a log line if the frame's handling panics, without a copy per frame.
+    pub(crate) fn receive_from(&self, peer: &P, message: M) -> Insert {
         let (digest, size) = (message.digest(), message.size());
-        let deque = self.peers.deque(&peer);
-        self.count_peer(&peer, deque.as_deref());
+        let deque = self.peers.deque(peer);
+        self.count_peer(peer, deque.as_deref());
         let result = self.insert_into(deque, digest, size, message);
         let metrics = self.metrics();
         match result {
