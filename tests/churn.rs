@@ -134,7 +134,9 @@ async fn churn_soak_sixteen_nodes_sixty_seconds() {
 
     let early = at_10s.unwrap();
     let end = sample(&nodes);
-    eprintln!("after 10 s: {early:?}\nafter 60 s: {end:?}\ndeliveries checked: {delivered}");
+    eprintln!("figure: churn after 10 s: {early:?}");
+    eprintln!("figure: churn after 60 s: {end:?}");
+    eprintln!("figure: churn deliveries checked: {delivered}");
     // One thread runs everything here: nothing is in flight while the invariants are checked.
     for node in &nodes {
         node.buffer().check_invariants();

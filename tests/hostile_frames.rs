@@ -146,7 +146,7 @@ async fn malformed_and_oversized_frames_are_counted_and_valid_traffic_flows() {
     .expect("every bad frame counted");
     let largest = LARGEST.load(Ordering::Relaxed);
     let _tx = producer.join().unwrap();
-    eprintln!("{bad} bad frames rejected; largest allocation meanwhile: {largest} bytes");
+    eprintln!("figure: {bad} bad frames rejected; largest allocation meanwhile: {largest} bytes");
 
     let stats = engine.stats();
     assert_eq!(stats.invalid, bad, "each bad frame counted once");

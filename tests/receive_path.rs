@@ -221,7 +221,7 @@ fn a_flooding_peer_does_not_starve_another() {
             let flood = producer.join().unwrap();
             assert!(flooding_at_the_end, "workers {workers}: the flood had ended first");
             println!(
-                "workers {workers}: all {OTHER} messages of the other peer delivered during a flood of {flood} frames"
+                "figure: workers {workers}: all {OTHER} messages of the other peer delivered during a flood of {flood} frames"
             );
             engine.shutdown().await;
         });
@@ -258,7 +258,7 @@ fn queued_bytes_stay_within_the_budget_under_a_flood_of_large_frames() {
         drop(producer.join().unwrap());
         let stats = engine.stats();
         println!(
-            "{COUNT} frames of {} MiB: peak queued {} bytes ({:.1} MiB), budget {BUDGET} bytes",
+            "figure: {COUNT} frames of {} MiB: peak queued {} bytes ({:.1} MiB), budget {BUDGET} bytes",
             FRAME >> 20,
             stats.queued_bytes_peak,
             stats.queued_bytes_peak as f64 / (1 << 20) as f64
@@ -452,7 +452,7 @@ fn a_quiet_peers_frame_passes_a_flood_that_fills_its_worker() {
         assert!(engine.buffer().contains(&message.digest()));
         engine.buffer().check_invariants();
         println!(
-            "a flood of {flood} frames of 64 KiB: the quiet frame passed it; {} frames shed, peak queued {} bytes",
+            "figure: a flood of {flood} frames of 64 KiB: the quiet frame passed it; {} frames shed, peak queued {} bytes",
             after.shed, after.queued_bytes_peak
         );
         engine.shutdown().await;

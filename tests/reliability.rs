@@ -88,7 +88,9 @@ async fn flood_from_one_primary_peer_stays_bounded_and_spares_the_others() {
     let _tx = producer.join().unwrap();
     done.store(true, Ordering::Relaxed);
     let (samples, max) = sampler.join().unwrap();
-    eprintln!("flood: {FLOOD} messages, {samples} samples, most resident {max} (bound {bound})");
+    eprintln!(
+        "figure: flood: {FLOOD} messages, {samples} samples, most resident {max} (bound {bound})"
+    );
 
     assert!(
         samples > 100,
@@ -347,7 +349,7 @@ async fn a_flood_of_mixed_sizes_stays_within_the_byte_budget() {
     let (samples, max) = sampler.join().unwrap();
     let stats = buffer.stats();
     eprintln!(
-        "mixed sizes: {} messages of 1 B to 8 MiB, {samples} samples, most cached {max} bytes ({:.1} MiB), bound {bound} bytes ({} MiB)",
+        "figure: mixed sizes: {} messages of 1 B to 8 MiB, {samples} samples, most cached {max} bytes ({:.1} MiB), bound {bound} bytes ({} MiB)",
         CYCLES * 24 + 1,
         max as f64 / (1 << 20) as f64,
         bound >> 20

@@ -137,10 +137,10 @@ fn eight_threads_a_million_operations_no_lost_wakeup_no_leak() {
         );
     }
     eprintln!(
-        "wake-ups still in flight when first checked: {}",
+        "figure: wake-ups still in flight when first checked: {}",
         deferred.len()
     );
-    eprintln!("wake-ups verified in flight: {verified}");
+    eprintln!("figure: wake-ups verified in flight: {verified}");
     assert!(
         verified > 1_000,
         "the test must exercise wake-ups ({verified})"

@@ -386,7 +386,7 @@ fn wall_time_of_the_chain_with_each_buffer() {
     let [s, r] = times;
     let (s, r) = (median(s), median(r));
     println!(
-        "200-block chain, buffer only, median of 5 seeds: shardcast {s:.0} ms, reference {r:.0} ms, shardcast / reference {:.2}",
+        "figure: 200-block chain, buffer only, median of 5 seeds: shardcast {s:.0} ms, reference {r:.0} ms, shardcast / reference {:.2}",
         s / r
     );
 }

@@ -748,7 +748,7 @@ fn campaign(name: &str, mix: Mix) {
         .filter(|s| shardcast_failed.contains(s) != reference_failed.contains(s))
         .collect();
     println!(
-        "{name}: {seeds} seeds, shardcast passed {}, the reference passed {}; seeds where they differ {differ:?}; shardcast replayed {replayed} seeds; peaks: cached {cached_peak} B (bound 160 KiB x peers ever primary), queued {queued_peak} B (bound {}); frames rejected {rejected}; {:.0} s",
+        "figure: {name}: {seeds} seeds, shardcast passed {}, the reference passed {}; seeds where they differ {differ:?}; shardcast replayed {replayed} seeds; peaks: cached {cached_peak} B (bound 160 KiB x peers ever primary), queued {queued_peak} B (bound {}); frames rejected {rejected}; {:.0} s",
         seeds - shardcast_failed.len() as u64,
         seeds - reference_failed.len() as u64,
         QUEUED_BYTES + WORKERS * MAX_FRAME,
