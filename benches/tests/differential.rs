@@ -256,5 +256,5 @@ fn shardcast_and_the_reference_agree_on_every_observable_result() {
     for seed in 0..seeds {
         compare(seed);
     }
-    println!("{seeds} seeds x {STEPS} steps: no difference");
+    println!("figure: {seeds} seeds x {STEPS} steps: no difference");
 }

@@ -222,7 +222,7 @@ fn run(seed: u64, setups: &[Setup]) -> Vec<Outcome> {
             let start = std::time::Instant::now();
             let (outcome, _) = chain(seed, *setup);
             println!(
-                "{:?}, {} blocks, loss {:.0}%, resolver {}: {:.0} ms wall; {}",
+                "figure: {:?}, {} blocks, loss {:.0}%, resolver {}: {:.0} ms wall; {}",
                 setup.kind,
                 setup.blocks,
                 (1.0 - setup.success_rate.as_f64()) * 100.0,

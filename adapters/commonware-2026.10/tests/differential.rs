@@ -34,6 +34,7 @@ fn shardcast_observes_what_the_reference_observes() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(100);
+    let (start, mut steps) = (std::time::Instant::now(), 0);
     for seed in 0..seeds {
         let reference = reference::run(seed);
         let shardcast = shardcast_arm::run(seed);
@@ -41,5 +42,10 @@ fn shardcast_observes_what_the_reference_observes() {
         for (step, (r, s)) in reference.iter().zip(&shardcast).enumerate() {
             assert_eq!(s, r, "seed {seed}, step {step}");
         }
+        steps += reference.len();
     }
+    println!(
+        "figure: {seeds} seeds, {steps} observations compared: no difference, in {:.1} s",
+        start.elapsed().as_secs_f64()
+    );
 }
