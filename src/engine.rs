@@ -1044,8 +1044,8 @@ where
                 Some(None) => return self.input_ended("peer set source"),
                 None => None,
             };
+            let (mut count, mut gathered) = (1, first.1.len());
             let lane = self.route(first, &mut parts);
-            let (mut count, mut gathered) = (1, parts[lane].last().map_or(0, |f| f.1.len()));
             // Whether the receiver had nothing more ready: the only case a frame is handled here.
             let mut idle = false;
             while update.is_none() {
@@ -1131,16 +1131,19 @@ where
     /// lane's worker has nothing waiting (see [`run`](Self::run)); `false` when it must go to
     /// the worker.
     fn inline(&self, lane: usize, part: &mut Batch<P>) -> bool {
-        let small = part
-            .first()
-            .is_none_or(|(_, frame)| frame.len() <= MAX_INLINE_BYTES);
-        if !small || !Queued::idle(&self.lanes[lane].load, &self.parks[lane]) {
-            return false;
+        match part.as_slice() {
+            // The frame was over the frame limit: `route` has rejected it already.
+            [] => true,
+            [(_, frame)]
+                if frame.len() <= MAX_INLINE_BYTES
+                    && Queued::idle(&self.lanes[lane].load, &self.parks[lane]) =>
+            {
+                let (peer, frame) = part.pop().expect("one frame");
+                self.worker.handle(peer, frame);
+                true
+            }
+            _ => false,
         }
-        if let Some((peer, frame)) = part.pop() {
-            self.worker.handle(peer, frame);
-        }
-        true
     }
 
     /// Hands each lane's part to its worker: parked, then moved to its channel as far as it has
