@@ -85,6 +85,7 @@
 //! frame that fails to decode is rejected, and a panic in user code (`Codec::decode`,
 //! `Message::digest`) while handling a frame is caught, counted and logged at `warn`.
 
+use crate::buffer::Evicted;
 use crate::config::ConfigError;
 use crate::message::{Codec, Message, Peer};
 use crate::net::{PeerSetSource, PeerSetUpdate, Receiver, Recipients, Sender};
@@ -293,6 +294,11 @@ struct Outgoing<P, M> {
     recipients: Recipients<P>,
     payload: Payload<M>,
     sent_to: oneshot::Sender<Vec<P>>,
+    /// What the broadcast's insert evicted from the cache, dropped by the sender task when it
+    /// takes the broadcast: freeing an evicted 8 MiB block is an `munmap`, which the caller's
+    /// task should not pay. So the outbox holds, besides each waiting broadcast, at most what
+    /// its insert evicted (one message, or a few within the per-peer byte budget).
+    evicted: Evicted<M>,
 }
 
 /// What a queued broadcast carries: its frame, encoded by the caller
@@ -536,28 +542,66 @@ where
         message: M,
         sent_to: oneshot::Sender<Vec<P>>,
     ) {
-        let inner = &self.inner;
-        if inner.cancel.is_cancelled() {
+        let Some(permit) = self.reserve().await else {
             return;
-        }
-        // Room first: a full outbox makes the caller wait before anything is inserted. Fails
-        // only once the sender task is gone (the engine stopped).
-        let permit = tokio::select! {
-            biased;
-            () = inner.cancel.cancelled() => return,
-            permit = inner.outbox.reserve() => match permit {
-                Ok(permit) => permit,
-                Err(_) => return,
-            },
         };
         let frame: Bytes = message.to_bytes();
-        let _ = self.inner.buffer.insert(self.inner.me.clone(), message);
+        let (_, evicted) = self.insert_own(message);
         let outgoing = Outgoing {
             recipients,
             payload: Payload::Frame(frame),
             sent_to,
+            evicted,
         };
         let _ = self.enqueue(outgoing, Some(permit));
+    }
+
+    /// [`broadcast_to`](Self::broadcast_to) for a message whose clone is a pointer's (an `Arc`
+    /// inside, `Bytes`): it waits for room in the outbox as `broadcast_to` does, then inserts a
+    /// clone and leaves the encode to the sender task, as
+    /// [`try_broadcast`](Self::try_broadcast) does. The caller pays neither an encode (for an
+    /// 8 MiB block, milliseconds) nor the free of what the insert evicted. User code
+    /// (`M::clone`, serving waiters) runs here, before any lock is taken.
+    pub async fn broadcast_cloned_to(
+        &self,
+        recipients: Recipients<P>,
+        message: M,
+        sent_to: oneshot::Sender<Vec<P>>,
+    ) {
+        let Some(permit) = self.reserve().await else {
+            return;
+        };
+        let (_, evicted) = self.insert_own(message.clone());
+        let outgoing = Outgoing {
+            recipients,
+            payload: Payload::Message(message),
+            sent_to,
+            evicted,
+        };
+        let _ = self.enqueue(outgoing, Some(permit));
+    }
+
+    /// Room for one broadcast in the outbox: waits while it is full, which is back-pressure on
+    /// the caller before anything is inserted. `None` once the engine stopped.
+    async fn reserve(&self) -> Option<mpsc::Permit<'_, Outgoing<P, M>>> {
+        let inner = &self.inner;
+        if inner.cancel.is_cancelled() {
+            return None;
+        }
+        tokio::select! {
+            biased;
+            () = inner.cancel.cancelled() => None,
+            // Fails only once the sender task is gone (the engine stopped).
+            permit = inner.outbox.reserve() => permit.ok(),
+        }
+    }
+
+    /// Inserts a broadcast of ours under our own id, keeping what it evicted for the sender
+    /// task to drop.
+    fn insert_own(&self, message: M) -> (crate::Insert, Evicted<M>) {
+        self.inner
+            .buffer
+            .insert_keeping_evicted(&self.inner.me, message)
     }
 
     /// [`broadcast`](Self::broadcast) without waiting: inserts `message` under our own id and
@@ -574,14 +618,12 @@ where
         if self.inner.cancel.is_cancelled() {
             return Enqueued::Closed;
         }
-        let _ = self
-            .inner
-            .buffer
-            .insert(self.inner.me.clone(), message.clone());
+        let (_, evicted) = self.insert_own(message.clone());
         let outgoing = Outgoing {
             recipients,
             payload: Payload::Message(message),
             sent_to: oneshot::channel().0,
+            evicted,
         };
         self.enqueue(outgoing, None)
     }
@@ -822,7 +864,9 @@ async fn send<P, M, S>(
             recipients,
             payload,
             sent_to,
+            evicted,
         } = outgoing;
+        drop(evicted);
         let frame = match payload {
             Payload::Frame(frame) => frame,
             // The user's encoder runs here: a panic in it loses this broadcast (logged, sent

@@ -79,13 +79,13 @@ fn main() {
         registry.update_primary([key.clone()]);
         for blob in &blobs[..CACHED] {
             facade.insert(key.clone(), blob.clone());
-            registry.insert(key.clone(), Wire(CwBlob(blob.clone())));
+            registry.insert(key.clone(), Wire::new(CwBlob(blob.clone())));
         }
         let facade = Facade(facade, key.clone(), blobs.clone());
         let registry = Registry(
             registry,
             key,
-            blobs.into_iter().map(|b| Wire(CwBlob(b))).collect(),
+            blobs.into_iter().map(|b| Wire::new(CwBlob(b))).collect(),
         );
 
         println!(

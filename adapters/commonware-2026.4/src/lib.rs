@@ -546,7 +546,7 @@ where
             sent_to,
         } => {
             engine
-                .broadcast_to(recipients, Wire(message), sent_to)
+                .broadcast_cloned_to(recipients, Wire::new(message), sent_to)
                 .await
         }
         Early::Subscribe { digest, responder } => subscribe(engine.buffer(), digest, responder),
@@ -656,7 +656,7 @@ where
             && let Some(engine) = self.engine()
         {
             engine
-                .broadcast_to(recipients, Wire(message), sent_to)
+                .broadcast_cloned_to(recipients, Wire::new(message), sent_to)
                 .await;
         }
         receiver
@@ -828,14 +828,44 @@ fn from_p2p<P: PublicKey>(recipients: commonware_p2p::Recipients<P>) -> Recipien
 
 /// A commonware `Digestible + Codec` type as a shardcast [`Message`] + [`Codec`]: the same
 /// digest, the same bytes on the wire.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-#[repr(transparent)]
-pub struct Wire<M>(pub M);
+///
+/// The message is shared behind an `Arc`: the cache, the subscribers it serves and the sender
+/// task that encodes a broadcast hold one copy between them, and cloning a `Wire` (a `get`
+/// under the cache's shard lock, a waiter served by an insert) copies a pointer. The one deep
+/// copy a caller of the 2026.4 API needs (its `get`, `subscribe` and marshal's `find_*` return
+/// the message by value) is made by [`into_inner`](Self::into_inner), outside every lock.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct Wire<M>(Arc<M>);
+
+impl<M> Clone for Wire<M> {
+    fn clone(&self) -> Self {
+        Self(self.0.clone())
+    }
+}
 
 impl<M> Wire<M> {
+    /// Wraps `message`.
+    pub fn new(message: M) -> Self {
+        Self(Arc::new(message))
+    }
+
     /// The message inside.
-    pub fn into_inner(self) -> M {
-        self.0
+    pub fn get(&self) -> &M {
+        &self.0
+    }
+
+    /// The message inside: moved out when this is its last holder, cloned otherwise.
+    pub fn into_inner(self) -> M
+    where
+        M: Clone,
+    {
+        Arc::unwrap_or_clone(self.0)
+    }
+}
+
+impl<M> From<M> for Wire<M> {
+    fn from(message: M) -> Self {
+        Self::new(message)
     }
 }
 
@@ -843,12 +873,12 @@ impl<M: Digestible + commonware_codec::EncodeSize> Message for Wire<M> {
     type Digest = M::Digest;
 
     fn digest(&self) -> M::Digest {
-        self.0.digest()
+        self.get().digest()
     }
 
     /// The encoded size: what the message took on the wire.
     fn size(&self) -> usize {
-        self.0.encode_size()
+        self.get().encode_size()
     }
 }
 
@@ -860,7 +890,7 @@ where
     type Config = M::Cfg;
 
     fn encode(&self, buf: &mut BytesMut) {
-        self.0.write(buf);
+        self.get().write(buf);
     }
 
     /// commonware's own `encode`: one buffer of the message's `encode_size`, as the
@@ -868,12 +898,12 @@ where
     /// `Vec<u8>` (commonware writes a slice element by element), cost several times as much
     /// for an 8 MiB block.
     fn to_bytes(&self) -> Bytes {
-        Encode::encode(&self.0)
+        Encode::encode(self.get())
     }
 
     fn read(buf: &mut Bytes, config: &M::Cfg) -> Result<Self, DecodeError> {
         M::read_cfg(buf, config)
-            .map(Wire)
+            .map(Wire::new)
             .map_err(|err| DecodeError::Codec(Box::new(err)))
     }
 }

@@ -85,7 +85,7 @@ async fn disseminate(nodes: &[Node], keys: &[Key], messages: &[(usize, Note)]) {
     }
     for (n, node_subs) in subs.into_iter().enumerate() {
         for (sub, (_, message)) in node_subs.into_iter().zip(messages) {
-            assert_eq!(sub.await.expect("open").0, *message, "node {n}");
+            assert_eq!(*sub.await.expect("open").get(), *message, "node {n}");
         }
     }
 }
