@@ -930,3 +930,113 @@ async fn broadcasts_are_encoded_by_the_sender_task_and_an_encode_panic_loses_onl
         "the sender task drained and stopped"
     );
 }
+
+/// A message shared behind an `Arc`, as commonware's blocks are: its clone is a pointer's.
+/// It counts its encodes, and `freed` counts the drops of its shared payload (the last holder
+/// gone: the free an 8 MiB block pays in `munmap`).
+#[derive(Clone, Debug)]
+struct Shared(Arc<Payload>);
+
+#[derive(Debug)]
+struct Payload {
+    blob: Blob,
+    encodes: Arc<std::sync::atomic::AtomicUsize>,
+    freed: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Drop for Payload {
+    fn drop(&mut self) {
+        self.freed.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Message for Shared {
+    type Digest = [u8; 32];
+    fn digest(&self) -> [u8; 32] {
+        self.0.blob.digest()
+    }
+}
+
+impl shardcast::Codec for Shared {
+    type Config = BlobConfig;
+    fn encode(&self, buf: &mut bytes::BytesMut) {
+        self.0
+            .encodes
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.0.blob.encode(buf);
+    }
+    fn read(buf: &mut bytes::Bytes, config: &BlobConfig) -> Result<Self, shardcast::DecodeError> {
+        Ok(Self(Arc::new(Payload {
+            blob: Blob::read(buf, config)?,
+            encodes: Arc::default(),
+            freed: Arc::default(),
+        })))
+    }
+}
+
+/// `broadcast_cloned_to` (the 2026.4 drop-in's `broadcast`, which marshal awaits on its loop)
+/// leaves both slow steps of a broadcast to the sender task: the encode of the message, and the
+/// free of what its insert evicted from the cache. It has inserted the message when it returns.
+#[tokio::test(start_paused = true)]
+async fn broadcast_cloned_to_neither_encodes_nor_frees_on_the_callers_task() {
+    use shardcast::Codec as _;
+    use shardcast::net::channel::{StaticPeerSet, unbounded};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    let permits = Arc::new(tokio::sync::Semaphore::new(0));
+    let (sent, mut frames) = tokio::sync::mpsc::unbounded_channel();
+    let (_network, receiver) = unbounded::<Peer>();
+    // One message per deque: each insert under our id evicts the one before.
+    let buffer = Arc::new(Buffer::new(Config::new(1)).unwrap());
+    let engine = Engine::start(
+        buffer.clone(),
+        0,
+        RecordingSender {
+            permits: permits.clone(),
+            sent,
+        },
+        receiver,
+        StaticPeerSet::new(vec![0, 1]),
+        EngineConfig::new(BlobConfig::default()),
+    )
+    .unwrap();
+    let (encodes, freed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let shared = |text: &str| {
+        Shared(Arc::new(Payload {
+            blob: Blob::new(text.as_bytes().to_vec()),
+            encodes: encodes.clone(),
+            freed: freed.clone(),
+        }))
+    };
+    // Cached under our id by a direct insert: the cache holds the only copy.
+    let old = shared("old");
+    let old_digest = old.digest();
+    buffer.insert(0, old);
+    let new = shared("new");
+    let (sent_to, answer) = tokio::sync::oneshot::channel();
+    engine
+        .broadcast_cloned_to(Recipients::All, new.clone(), sent_to)
+        .await;
+    assert!(buffer.get(&new.digest()).is_some(), "inserted on return");
+    assert!(buffer.get(&old_digest).is_none(), "the old one evicted");
+    assert_eq!(
+        encodes.load(Ordering::SeqCst),
+        0,
+        "not encoded by the caller"
+    );
+    assert_eq!(
+        freed.load(Ordering::SeqCst),
+        0,
+        "the evicted one not freed by the caller"
+    );
+    permits.add_permits(1);
+    assert_eq!(frames.recv().await.unwrap(), new.0.blob.to_bytes());
+    assert_eq!(answer.await, Ok(vec![1]));
+    assert_eq!(
+        encodes.load(Ordering::SeqCst),
+        1,
+        "encoded once, by the sender task"
+    );
+    assert_eq!(freed.load(Ordering::SeqCst), 1, "freed by the sender task");
+    engine.shutdown().await;
+}

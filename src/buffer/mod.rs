@@ -127,6 +127,16 @@ pub(crate) struct Evicted<M> {
     more: Vec<store::Freed<M>>,
 }
 
+impl<M> Evicted<M> {
+    /// Nothing evicted.
+    pub(crate) fn none() -> Self {
+        Self {
+            oldest: None,
+            more: Vec::new(),
+        }
+    }
+}
+
 /// What an insert did with a message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -337,10 +347,7 @@ where
         size: usize,
         message: M,
     ) -> (Insert, Evicted<M>) {
-        let none = || Evicted {
-            oldest: None,
-            more: Vec::new(),
-        };
+        let none = Evicted::none;
         let Some(deque) = deque else {
             self.store.serve(digest, message);
             return (Insert::Ineligible, none());

@@ -1347,6 +1347,37 @@ fn a_panicking_clone_while_serving_waiters_leaves_none_pending() {
     });
 }
 
+/// marshal awaits `broadcast` (its buffer's `send`) on its own loop: the broadcast has inserted
+/// the message when it returns, and leaves the encode (milliseconds for an 8 MiB block) to the
+/// engine's sender task.
+#[test]
+fn broadcast_returns_before_the_message_is_encoded() {
+    run(0, |context| async move {
+        let net = Setup::default().start(&context).await;
+        let block = note("encoded by the sender task");
+        let sent_to = net.peers[0]
+            .mailbox
+            .broadcast(Recipients::All, block.clone())
+            .await;
+        assert_eq!(
+            common::note::encodes_of(&block),
+            0,
+            "not encoded by the caller"
+        );
+        assert_eq!(
+            net.peers[0].mailbox.get(block.digest()).await,
+            Some(block.clone()),
+            "inserted on return"
+        );
+        assert_eq!(sent_to.await.map(|peers| peers.len()), Ok(3));
+        assert_eq!(
+            common::note::encodes_of(&block),
+            1,
+            "encoded once, then sent"
+        );
+    });
+}
+
 /// Issue #8: a peer-set update is applied before the frames the receiver yields after it, as
 /// the reference's loop takes its peer-set subscription first: a new primary's first message
 /// is cached. The update and the frame become ready together; the engine must take the update

@@ -39,8 +39,28 @@ impl Digestible for Note {
     }
 }
 
+/// How many times each note (by its bytes) was encoded, for the tests that check where a
+/// broadcast is encoded.
+static ENCODES: std::sync::Mutex<Vec<(Vec<u8>, usize)>> = std::sync::Mutex::new(Vec::new());
+
+/// How many times `note` was encoded so far.
+pub fn encodes_of(note: &Note) -> usize {
+    let encodes = ENCODES.lock().unwrap();
+    encodes
+        .iter()
+        .find(|(bytes, _)| *bytes == note.0)
+        .map_or(0, |(_, n)| *n)
+}
+
 impl Write for Note {
     fn write(&self, buf: &mut impl BufMut) {
+        {
+            let mut encodes = ENCODES.lock().unwrap();
+            match encodes.iter_mut().find(|(bytes, _)| *bytes == self.0) {
+                Some((_, n)) => *n += 1,
+                None => encodes.push((self.0.clone(), 1)),
+            }
+        }
         self.0.write(buf);
     }
 }
