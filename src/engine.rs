@@ -178,8 +178,8 @@ impl<C> EngineConfig<C> {
     /// counted in [`EngineStats::shed`]), so that a flooding peer delays no peer routed
     /// elsewhere; when every worker is full, the reader stops taking frames from the receiver
     /// until one catches up: back-pressure on the network. With one worker nothing is shed.
-    /// Beyond what is queued, the reader holds at most one batch (64 frames, or 1 MiB and
-    /// one frame) in hand.
+    /// Beyond what is queued, the reader holds in hand at most what it gathers at once (64
+    /// frames per worker, or 1 MiB and one frame).
     pub fn with_max_queued_bytes(mut self, bytes: usize) -> Self {
         self.max_queued_bytes = bytes;
         self
@@ -906,7 +906,8 @@ fn poll_once<F: Future>(future: F) -> Option<F::Output> {
     }
 }
 
-/// Most frames handed to a worker at once.
+/// Most frames handed to a worker at once; the reader gathers at most this many per worker
+/// before it hands them over.
 const MAX_BATCH: usize = 64;
 
 /// The reader stops gathering a batch once it holds this many bytes: what it holds in hand,
@@ -922,8 +923,39 @@ const MAX_INLINE_BYTES: usize = 16 << 10;
 /// chains send (about 8 MiB).
 pub const DEFAULT_MAX_QUEUED_BYTES: usize = 64 << 20;
 
-/// A batch of frames for one worker.
-type Batch<P> = Vec<(P, Bytes)>;
+/// Frames for one worker, in arrival order, with their total length: what the reader gathers
+/// for a worker, parks, and hands over whole. A frame is moved into a batch once, as it comes
+/// off the receiver, and out of it once, by its worker.
+struct Batch<P> {
+    frames: Vec<(P, Bytes)>,
+    bytes: usize,
+}
+
+impl<P> Batch<P> {
+    fn new() -> Self {
+        Self {
+            frames: Vec::with_capacity(MAX_BATCH),
+            bytes: 0,
+        }
+    }
+
+    fn push(&mut self, frame: (P, Bytes)) {
+        self.bytes += frame.1.len();
+        self.frames.push(frame);
+    }
+
+    /// Whether a frame of `len` bytes may join: a batch holds at most [`MAX_BATCH`] frames and
+    /// [`MAX_BATCH_BYTES`], or one frame of any size.
+    fn has_room(&self, len: usize) -> bool {
+        self.frames.is_empty()
+            || (self.frames.len() < MAX_BATCH && self.bytes + len <= MAX_BATCH_BYTES)
+    }
+
+    /// Whether the batch keeps the bounds of [`has_room`](Self::has_room).
+    fn within_bounds(&self) -> bool {
+        self.frames.len() <= 1 || (self.frames.len() <= MAX_BATCH && self.bytes <= MAX_BATCH_BYTES)
+    }
+}
 
 /// The queue of one worker, and what it has been handed and not yet finished.
 struct Lane<P> {
@@ -943,18 +975,95 @@ struct Load {
 /// rest of what waits for it stays in the reader's [`Park`], where it can still be shed.
 const IN_FLIGHT: usize = 2;
 
-/// Frames the reader holds for one worker, in arrival order, until the worker has room.
+/// A gathered part this small joins the newest parked batch when that has room for all of it,
+/// rather than being parked as a batch of its own: a worker busy enough that frames wait for it
+/// is handed full batches, not many small ones.
+const PART_MERGE: usize = MAX_BATCH / 4;
+
+/// Frames the reader holds for one worker, in arrival order, until the worker has room: in
+/// batches, each handed to the worker whole.
 struct Park<P> {
-    frames: VecDeque<(P, Bytes)>,
+    batches: VecDeque<Batch<P>>,
+    frames: usize,
     bytes: usize,
 }
 
 impl<P> Default for Park<P> {
     fn default() -> Self {
         Self {
-            frames: VecDeque::new(),
+            batches: VecDeque::new(),
+            frames: 0,
             bytes: 0,
         }
+    }
+}
+
+impl<P> Park<P> {
+    fn is_empty(&self) -> bool {
+        self.frames == 0
+    }
+
+    /// Parks one frame, in the newest batch while it has room.
+    fn push(&mut self, frame: (P, Bytes)) {
+        let len = frame.1.len();
+        match self.batches.back_mut() {
+            Some(batch) if batch.has_room(len) => batch.push(frame),
+            _ => {
+                let mut batch = Batch::new();
+                batch.push(frame);
+                self.batches.push_back(batch);
+            }
+        }
+        self.frames += 1;
+        self.bytes += len;
+    }
+
+    /// Parks the frames of a gathered part (within [`Batch::within_bounds`]) and leaves it
+    /// empty: the part becomes a batch of its own (no frame moves), or, when it is small
+    /// ([`PART_MERGE`]), its frames join the newest batch if that has room for all of them.
+    fn push_part(&mut self, part: &mut Batch<P>) {
+        self.frames += part.frames.len();
+        self.bytes += part.bytes;
+        if part.frames.len() <= PART_MERGE
+            && let Some(newest) = self.batches.back_mut()
+            && newest.frames.len() + part.frames.len() <= MAX_BATCH
+            && newest.bytes + part.bytes <= MAX_BATCH_BYTES
+        {
+            newest.bytes += std::mem::take(&mut part.bytes);
+            newest.frames.append(&mut part.frames);
+            return;
+        }
+        self.batches
+            .push_back(std::mem::replace(part, Batch::new()));
+    }
+
+    /// The oldest batch, taken out.
+    fn pop(&mut self) -> Option<Batch<P>> {
+        let batch = self.batches.pop_front()?;
+        self.frames -= batch.frames.len();
+        self.bytes -= batch.bytes;
+        Some(batch)
+    }
+
+    /// Every parked frame, oldest first.
+    fn iter(&self) -> impl Iterator<Item = &(P, Bytes)> {
+        self.batches.iter().flat_map(|batch| batch.frames.iter())
+    }
+
+    /// Keeps the frames for which `keep` is `true`, in order, packed into full batches again
+    /// (shedding is rare, and it must not leave many near-empty batches behind); returns the
+    /// frames and bytes removed.
+    fn retain(&mut self, mut keep: impl FnMut(&(P, Bytes)) -> bool) -> (usize, usize) {
+        let (frames, bytes) = (self.frames, self.bytes);
+        let parked = std::mem::take(&mut self.batches);
+        self.frames = 0;
+        self.bytes = 0;
+        for frame in parked.into_iter().flat_map(|batch| batch.frames) {
+            if keep(&frame) {
+                self.push(frame);
+            }
+        }
+        (frames - self.frames, bytes - self.bytes)
     }
 }
 
@@ -975,15 +1084,23 @@ impl Queued {
     /// Whether a frame of `len` bytes fits in a worker's share beside `load` and `park`: a
     /// worker with nothing waiting takes one frame whatever its size.
     fn fits<P>(&self, load: &Load, park: &Park<P>, len: usize) -> bool {
-        let held = load.frames.load(Ordering::Acquire) + park.frames.len();
+        let held = load.frames.load(Ordering::Acquire) + park.frames;
         held == 0
             || (load.bytes.load(Ordering::Acquire) + park.bytes + len <= self.share
                 && held < self.frames)
     }
 
+    /// Whether every frame of `part` fits, one after the other, as [`fits`](Self::fits) judges
+    /// each (a sufficient test, not an exact one: a part that fails it is placed frame by
+    /// frame).
+    fn fits_all<P>(&self, load: &Load, park: &Park<P>, part: &Batch<P>) -> bool {
+        load.frames.load(Ordering::Acquire) + park.frames + part.frames.len() <= self.frames
+            && load.bytes.load(Ordering::Acquire) + park.bytes + part.bytes <= self.share
+    }
+
     /// Whether nothing waits for the worker of `load` and `park`.
     fn idle<P>(load: &Load, park: &Park<P>) -> bool {
-        load.frames.load(Ordering::Acquire) == 0 && park.frames.is_empty()
+        load.frames.load(Ordering::Acquire) == 0 && park.is_empty()
     }
 
     fn add(&self, bytes: usize) {
@@ -1040,8 +1157,9 @@ where
     /// an input that ends stops the whole engine, as it ends the reference's loop.
     ///
     /// **Frames.** After each frame it takes whatever else the receiver already holds (up to
-    /// [`MAX_BATCH`] frames or [`MAX_BATCH_BYTES`]) without waiting, and splits the lot by
-    /// worker. A frame that arrives alone (nothing else ready), for a worker with nothing
+    /// [`MAX_BATCH`] frames per worker, or [`MAX_BATCH_BYTES`]) without waiting, and splits the
+    /// lot by worker, each worker's part into a batch of its own that is parked and handed over
+    /// whole. A frame that arrives alone (nothing else ready), for a worker with nothing
     /// waiting, is handled here at once when it is small ([`MAX_INLINE_BYTES`]): that saves a
     /// hand-off on the path to a subscriber and cannot overtake an earlier frame of the same
     /// peer, since that worker has finished everything it was given. Otherwise each worker's
@@ -1055,7 +1173,7 @@ where
     /// before the update is judged against the old primary set and every frame after it
     /// against the new one, whatever `workers` is: a new primary's first message is cached.
     async fn run(mut self, mut receiver: impl Receiver<P>, mut peer_sets: impl PeerSetSource<P>) {
-        let mut parts: Vec<Batch<P>> = self.lanes.iter().map(|_| Vec::new()).collect();
+        let mut parts: Vec<Batch<P>> = self.lanes.iter().map(|_| Batch::new()).collect();
         // A frame taken off the receiver after the last batch was full: it starts the next one.
         let mut carried = None;
         loop {
@@ -1095,7 +1213,9 @@ where
             while update.is_none() {
                 // Cancel-safe (a requirement of the trait): dropping it unready loses nothing.
                 match poll_once(receiver.recv()) {
-                    Some(Ok(frame)) if count < MAX_BATCH && gathered < MAX_BATCH_BYTES => {
+                    Some(Ok(frame))
+                        if count < MAX_BATCH * self.lanes.len() && gathered < MAX_BATCH_BYTES =>
+                    {
                         count += 1;
                         gathered += frame.1.len();
                         self.route(frame, &mut parts);
@@ -1136,7 +1256,7 @@ where
         receiver: &mut impl Receiver<P>,
         peer_sets: &mut impl PeerSetSource<P>,
     ) -> Next<P> {
-        let parked = self.parks.iter().any(|park| !park.frames.is_empty());
+        let parked = self.parks.iter().any(|park| !park.is_empty());
         tokio::select! {
             biased;
             () = self.cancel.cancelled() => Next::Stop,
@@ -1164,7 +1284,7 @@ where
     fn route(&self, (peer, frame): (P, Bytes), parts: &mut [Batch<P>]) -> usize {
         let lane = lane_of(&peer, self.lanes.len());
         if self.worker.oversized(&frame) {
-            self.worker.handle(peer, frame);
+            self.worker.handle(&peer, frame);
         } else {
             parts[lane].push((peer, frame));
         }
@@ -1175,15 +1295,16 @@ where
     /// lane's worker has nothing waiting (see [`run`](Self::run)); `false` when it must go to
     /// the worker.
     fn inline(&self, lane: usize, part: &mut Batch<P>) -> bool {
-        match part.as_slice() {
+        match part.frames.as_slice() {
             // The frame was over the frame limit: `route` has rejected it already.
             [] => true,
             [(_, frame)]
                 if frame.len() <= MAX_INLINE_BYTES
                     && Queued::idle(&self.lanes[lane].load, &self.parks[lane]) =>
             {
-                let (peer, frame) = part.pop().expect("one frame");
-                self.worker.handle(peer, frame);
+                let (peer, frame) = part.frames.pop().expect("one frame");
+                part.bytes = 0;
+                self.worker.handle(&peer, frame);
                 true
             }
             _ => false,
@@ -1194,17 +1315,29 @@ where
     /// room; `false` when the engine stopped meanwhile.
     async fn dispatch(&mut self, parts: &mut [Batch<P>]) -> bool {
         for (index, part) in parts.iter_mut().enumerate() {
-            if part.is_empty() {
+            if part.frames.is_empty() {
                 continue;
             }
-            for frame in part.drain(..) {
-                // The common case first, with no future and no waiter to set up.
-                let frame = match self.try_park(index, frame) {
-                    Ok(()) => continue,
-                    Err(frame) => frame,
-                };
-                if !self.place(index, frame).await {
-                    return false;
+            // The common case first: the whole part fits, and is parked as it is, with no
+            // frame moved and one update of the budget.
+            if part.within_bounds()
+                && self
+                    .queued
+                    .fits_all(&self.lanes[index].load, &self.parks[index], part)
+            {
+                self.queued.add(part.bytes);
+                self.parks[index].push_part(part);
+            } else {
+                part.bytes = 0;
+                for frame in part.frames.drain(..) {
+                    // With no future and no waiter to set up while the frame fits.
+                    let frame = match self.try_park(index, frame) {
+                        Ok(()) => continue,
+                        Err(frame) => frame,
+                    };
+                    if !self.place(index, frame).await {
+                        return false;
+                    }
                 }
             }
             if !self.pump(index) {
@@ -1274,10 +1407,8 @@ where
 
     /// Parks `frame` for lane `index`, counting it in the budget.
     fn park(&mut self, index: usize, frame: (P, Bytes)) {
-        let park = &mut self.parks[index];
-        park.bytes += frame.1.len();
         self.queued.add(frame.1.len());
-        park.frames.push_back(frame);
+        self.parks[index].push(frame);
     }
 
     /// Makes room in lane `index`'s park for a frame of `len` bytes, and a quarter of its share
@@ -1294,12 +1425,12 @@ where
         let target_bytes = share - share / 4;
         let target_frames = frames - frames / 4;
         let (mut shed_frames, mut shed_bytes) = (0, 0);
-        while !park.frames.is_empty()
+        while !park.is_empty()
             && (held_bytes + park.bytes + len > target_bytes
-                || held_frames + park.frames.len() >= target_frames.max(1))
+                || held_frames + park.frames >= target_frames.max(1))
         {
             let mut weights: Vec<(&P, usize)> = Vec::new();
-            for (peer, frame) in &park.frames {
+            for (peer, frame) in park.iter() {
                 match weights.iter_mut().find(|(p, _)| *p == peer) {
                     Some((_, bytes)) => *bytes += frame.len(),
                     None => weights.push((peer, frame.len())),
@@ -1313,18 +1444,17 @@ where
             // Drop the heaviest sender's oldest frames, as many as the target needs.
             let mut excess = (held_bytes + park.bytes + len).saturating_sub(target_bytes);
             let mut count_excess =
-                (held_frames + park.frames.len() + 1).saturating_sub(target_frames.max(1));
-            park.frames.retain(|(peer, frame)| {
+                (held_frames + park.frames + 1).saturating_sub(target_frames.max(1));
+            let (frames, bytes) = park.retain(|(peer, frame)| {
                 if *peer != heaviest || (excess == 0 && count_excess == 0) {
                     return true;
                 }
                 excess = excess.saturating_sub(frame.len());
                 count_excess = count_excess.saturating_sub(1);
-                shed_frames += 1;
-                shed_bytes += frame.len();
                 false
             });
-            park.bytes = park.frames.iter().map(|(_, frame)| frame.len()).sum();
+            shed_frames += frames;
+            shed_bytes += bytes;
         }
         if shed_frames > 0 {
             self.queued.bytes.fetch_sub(shed_bytes, Ordering::AcqRel);
@@ -1348,20 +1478,13 @@ where
     fn pump(&mut self, index: usize) -> bool {
         let lane = &self.lanes[index];
         let park = &mut self.parks[index];
-        while !park.frames.is_empty() && lane.load.batches.load(Ordering::Acquire) < IN_FLIGHT {
-            let (mut count, mut bytes) = (0, 0);
-            for (_, frame) in &park.frames {
-                if count == MAX_BATCH || (count > 0 && bytes + frame.len() > MAX_BATCH_BYTES) {
-                    break;
-                }
-                count += 1;
-                bytes += frame.len();
-            }
-            let batch: Batch<P> = park.frames.drain(..count).collect();
-            park.bytes -= bytes;
+        while lane.load.batches.load(Ordering::Acquire) < IN_FLIGHT {
+            let Some(batch) = park.pop() else { break };
             lane.load.batches.fetch_add(1, Ordering::AcqRel);
-            lane.load.frames.fetch_add(count, Ordering::AcqRel);
-            lane.load.bytes.fetch_add(bytes, Ordering::AcqRel);
+            lane.load
+                .frames
+                .fetch_add(batch.frames.len(), Ordering::AcqRel);
+            lane.load.bytes.fetch_add(batch.bytes, Ordering::AcqRel);
             if lane.batches.send(batch).is_err() {
                 return false; // the worker is gone: the engine stops
             }
@@ -1453,11 +1576,13 @@ where
                     Err(_) => return, // the reader is gone and the queue is drained
                 },
             };
-            let (frames, bytes) = (batch.len(), batch.iter().map(|(_, f)| f.len()).sum());
-            for (peer, frame) in batch {
-                self.handle(peer, frame);
+            let Batch { mut frames, bytes } = batch;
+            // Each frame is taken out where it lies: the peer is borrowed, not moved.
+            for (peer, frame) in &mut frames {
+                self.handle(peer, std::mem::take(frame));
             }
-            queued.release(&load, frames, bytes);
+            queued.release(&load, frames.len(), bytes);
+            drop(frames);
             // The next batch is usually ready, so `recv_async` would not yield, and the
             // reader, woken by `release`, would wait behind this worker (tokio runs a task
             // woken from a worker thread on that thread, once the running task yields).
@@ -1474,7 +1599,7 @@ where
     }
 
     /// Decodes and inserts one frame, counting what became of it.
-    fn handle(&self, peer: P, frame: Bytes) {
+    fn handle(&self, peer: &P, frame: Bytes) {
         if self.oversized(&frame) {
             debug!(
                 ?peer,
@@ -1488,7 +1613,7 @@ where
         // User code (decode, digest, clone) runs in here: a panic is contained to this frame.
         let handled =
             std::panic::catch_unwind(AssertUnwindSafe(|| match M::decode(frame, &self.codec) {
-                Ok(message) => Ok(self.buffer.receive_from(&peer, message)),
+                Ok(message) => Ok(self.buffer.receive_from(peer, message)),
                 Err(err) => Err(err),
             }));
         match handled {
