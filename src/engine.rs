@@ -179,7 +179,7 @@ impl<C> EngineConfig<C> {
     /// elsewhere; when every worker is full, the reader stops taking frames from the receiver
     /// until one catches up: back-pressure on the network. With one worker nothing is shed.
     /// Beyond what is queued, the reader holds in hand at most what it gathers at once (64
-    /// frames per worker, or 1 MiB and one frame).
+    /// frames for any one worker, or 1 MiB and one frame).
     pub fn with_max_queued_bytes(mut self, bytes: usize) -> Self {
         self.max_queued_bytes = bytes;
         self
@@ -454,7 +454,7 @@ where
         };
         let spawn = |label, future| spawn_counted(runtime, label, &inner.live, future);
         // One lane per worker. Its channel is unbounded: what it holds is bounded by the
-        // worker's share of the budget and by `frame_queue` frames (`Queued::fitting`).
+        // worker's share of the budget and by `frame_queue` frames (`Queued::fits`).
         let mut lanes = Vec::with_capacity(config.workers);
         for _ in 0..config.workers {
             let (batches, taken) = flume::unbounded();
@@ -906,8 +906,8 @@ fn poll_once<F: Future>(future: F) -> Option<F::Output> {
     }
 }
 
-/// Most frames handed to a worker at once; the reader gathers at most this many per worker
-/// before it hands them over.
+/// Most frames handed to a worker at once; the reader stops gathering once one worker's part
+/// holds this many.
 const MAX_BATCH: usize = 64;
 
 /// The reader stops gathering a batch once it holds this many bytes: what it holds in hand,
@@ -924,8 +924,10 @@ const MAX_INLINE_BYTES: usize = 16 << 10;
 pub const DEFAULT_MAX_QUEUED_BYTES: usize = 64 << 20;
 
 /// Frames for one worker, in arrival order, with their total length: what the reader gathers
-/// for a worker, parks, and hands over whole. A frame is moved into a batch once, as it comes
-/// off the receiver, and out of it once, by its worker.
+/// for a worker, parks, and hands over whole. On the common path a frame is moved into a batch
+/// once, as it comes off the receiver, and out of it once, by its worker; it moves again only
+/// when its part is placed frame by frame, joins the newest parked batch, or is repacked by
+/// shedding.
 struct Batch<P> {
     frames: Vec<(P, Bytes)>,
     bytes: usize,
@@ -1156,10 +1158,10 @@ where
     /// Runs until the engine is cancelled, the receiver fails or the peer-set source closes;
     /// an input that ends stops the whole engine, as it ends the reference's loop.
     ///
-    /// **Frames.** After each frame it takes whatever else the receiver already holds (up to
-    /// [`MAX_BATCH`] frames per worker, or [`MAX_BATCH_BYTES`]) without waiting, and splits the
-    /// lot by worker, each worker's part into a batch of its own that is parked and handed over
-    /// whole. A frame that arrives alone (nothing else ready), for a worker with nothing
+    /// **Frames.** After each frame it takes whatever else the receiver already holds, without
+    /// waiting, until one worker's part holds [`MAX_BATCH`] frames or the lot holds
+    /// [`MAX_BATCH_BYTES`], and splits the lot by worker: each worker's part is parked as a batch
+    /// and handed over whole (a small part joins the newest parked batch). A frame that arrives alone (nothing else ready), for a worker with nothing
     /// waiting, is handled here at once when it is small ([`MAX_INLINE_BYTES`]): that saves a
     /// hand-off on the path to a subscriber and cannot overtake an earlier frame of the same
     /// peer, since that worker has finished everything it was given. Otherwise each worker's
@@ -1218,7 +1220,11 @@ where
                     {
                         count += 1;
                         gathered += frame.1.len();
-                        self.route(frame, &mut parts);
+                        let lane = self.route(frame, &mut parts);
+                        if parts[lane].frames.len() >= MAX_BATCH {
+                            // That worker's part is a full batch: hand over what was gathered.
+                            break;
+                        }
                     }
                     Some(Ok(frame)) => {
                         carried = Some(frame);
@@ -1318,8 +1324,8 @@ where
             if part.frames.is_empty() {
                 continue;
             }
-            // The common case first: the whole part fits, and is parked as it is, with no
-            // frame moved and one update of the budget.
+            // The common case first: the whole part fits, and is parked as it is (a small one
+            // joins the newest batch), with one update of the budget.
             if part.within_bounds()
                 && self
                     .queued
