@@ -5,7 +5,9 @@
 //! - `get` hit, from one task;
 //! - ingest: frames from 4 ed25519 peers waiting in the receiver when the engine starts, until
 //!   all are decoded, hashed and cached; beside the limit, the same decode + SHA-256 + insert
-//!   on a bare `DashMap` from 2 tasks (no deques, no refcounts, no waiters, no metrics);
+//!   on a bare `DashMap` from 2 tasks (no deques, no refcounts, no waiters, no metrics); and,
+//!   below the table, the CPU time each spent per frame (the process's CPU clock over the run,
+//!   both threads), which is what bounds a ratio on 2 cores;
 //! - wake-up: a subscriber waiting, then one frame into the receiver; latency until the
 //!   subscriber runs (p50, p99);
 //! - mixed: 2 tasks feeding frames into the receiver and 2 tasks calling `get` on 512 cached
@@ -323,12 +325,37 @@ async fn get(context: &tokio::Context, runs: usize, n: usize) -> Row {
     }
 }
 
+/// The CPU time this process has used, on every thread.
+fn cpu_time() -> Duration {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `clock_gettime` writes one `timespec` through a valid pointer.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut now) };
+    assert_eq!(rc, 0, "the process CPU clock");
+    Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
+}
+
+/// What one ingest run did: messages per second, and CPU nanoseconds per frame.
+#[derive(Clone, Copy)]
+struct Ingested {
+    rate: f64,
+    cpu_per_frame: f64,
+}
+
 /// Ingests `frames` (all new) through `side`'s engine: messages per second, from the engine's
-/// start until every frame is cached.
-async fn ingest_engine(context: &tokio::Context, side: Side, keys: &[Key], frames: &Frames) -> f64 {
+/// start until every frame is cached, and the CPU time that took per frame.
+async fn ingest_engine(
+    context: &tokio::Context,
+    side: Side,
+    keys: &[Key],
+    frames: &Frames,
+) -> Ingested {
     let n = frames.len() as u64;
     let last = digest_of(&frames.last().unwrap().1);
     let running = start(context, side, keys, DEQUE, frames);
+    let cpu = cpu_time();
     let give_up = Instant::now() + Duration::from_secs(300);
     loop {
         let done = match &running.node {
@@ -346,15 +373,20 @@ async fn ingest_engine(context: &tokio::Context, side: Side, keys: &[Key], frame
         context.sleep(Duration::from_micros(200)).await;
     }
     let rate = n as f64 / running.started.elapsed().as_secs_f64();
+    let cpu_per_frame = (cpu_time() - cpu).as_nanos() as f64 / n as f64;
     running.handle.abort();
-    rate
+    Ingested {
+        rate,
+        cpu_per_frame,
+    }
 }
 
 /// The limit: 2 tasks decode their half of `frames`, hash and insert into a bare `DashMap`,
 /// each dropping what falls out of a window as large as the engines' deques hold.
-async fn ingest_limit(frames: &Frames, window: usize) -> f64 {
+async fn ingest_limit(frames: &Frames, window: usize) -> Ingested {
     let map: Arc<DashMap<sha256::Digest, Note>> = Arc::new(DashMap::new());
     let start = Instant::now();
+    let cpu = cpu_time();
     let tasks: Vec<_> = (0..2)
         .map(|t| {
             let (map, frames) = (map.clone(), frames.clone());
@@ -375,28 +407,40 @@ async fn ingest_limit(frames: &Frames, window: usize) -> f64 {
     for task in tasks {
         task.await.unwrap();
     }
-    frames.len() as f64 / start.elapsed().as_secs_f64()
+    Ingested {
+        rate: frames.len() as f64 / start.elapsed().as_secs_f64(),
+        cpu_per_frame: (cpu_time() - cpu).as_nanos() as f64 / frames.len() as f64,
+    }
 }
 
-async fn ingest(context: &tokio::Context, runs: usize, count: usize, len: usize) -> Row {
+/// The ingest row for `len`-byte frames, and the CPU nanoseconds per frame of the reference,
+/// shardcast and the limit (medians).
+async fn ingest(
+    context: &tokio::Context,
+    runs: usize,
+    count: usize,
+    len: usize,
+) -> (Row, [f64; 3]) {
     const PEERS: usize = 4;
     let keys = keys(PEERS + 1);
     let frames: Frames = Arc::new(frames(&keys, count, len, len as u64));
-    let mut rates = [Vec::new(), Vec::new(), Vec::new()];
+    let mut runs_of: [Vec<Ingested>; 3] = [Vec::new(), Vec::new(), Vec::new()];
     for _ in 0..runs {
-        rates[0].push(ingest_engine(context, Side::Reference, &keys, &frames).await);
-        rates[1].push(ingest_engine(context, Side::Shardcast, &keys, &frames).await);
-        rates[2].push(ingest_limit(&frames, DEQUE * PEERS / 2).await);
+        runs_of[0].push(ingest_engine(context, Side::Reference, &keys, &frames).await);
+        runs_of[1].push(ingest_engine(context, Side::Shardcast, &keys, &frames).await);
+        runs_of[2].push(ingest_limit(&frames, DEQUE * PEERS / 2).await);
     }
-    let [r, s, l] = rates;
-    Row {
+    let rate = |i: usize| median(runs_of[i].iter().map(|r| r.rate).collect());
+    let cpu = |i: usize| median(runs_of[i].iter().map(|r| r.cpu_per_frame).collect());
+    let row = Row {
         name: format!("ingest {len} B, {PEERS} peers, {count} frames"),
         unit: "msg/s",
         higher_is_better: true,
-        reference: median(r),
-        shardcast: median(s),
-        limit: Some(median(l)),
-    }
+        reference: rate(0),
+        shardcast: rate(1),
+        limit: Some(rate(2)),
+    };
+    (row, [cpu(0), cpu(1), cpu(2)])
 }
 
 /// Wake-up latencies through `side`'s engine: for each frame, a subscriber waits, then the
@@ -605,10 +649,14 @@ fn main() {
         if wanted("get") {
             rows.push(get(&context, runs, if quick { 20_000 } else { 200_000 }).await);
         }
+        let mut cpu = Vec::new();
         if wanted("ingest") {
             let count = if quick { 20_000 } else { 100_000 };
-            rows.push(ingest(&context, runs, count, 32).await);
-            rows.push(ingest(&context, runs, count, 1024).await);
+            for len in [32, 1024] {
+                let (row, per_frame) = ingest(&context, runs, count, len).await;
+                rows.push(row);
+                cpu.push((len, per_frame));
+            }
         }
         if wanted("wakeup") {
             rows.extend(wakeup(&context, runs, if quick { 300 } else { 2_000 }).await);
@@ -626,6 +674,16 @@ fn main() {
         println!("|---|---|---|---|---|---|---|");
         for row in &rows {
             row.print();
+        }
+        if !cpu.is_empty() {
+            println!(
+                "\nCPU time per ingested frame (the process's CPU clock over each ingest run, both threads; medians):\n"
+            );
+            println!("| frames | reference 2026.10 | shardcast (2 workers) | limit |");
+            println!("|---|---|---|---|");
+            for (len, [r, s, l]) in cpu {
+                println!("| {len} B | {r:.0} ns | {s:.0} ns | {l:.0} ns |");
+            }
         }
     });
 }
