@@ -320,7 +320,8 @@ struct Inner<P, M: Message> {
     outbox: mpsc::Sender<Outgoing<P, M>>,
     /// Broadcasts accepted by [`try_broadcast`](Engine::try_broadcast) while the outbox was
     /// full, oldest first. Every push into the outbox and every take by the sender task happen
-    /// under this lock, so the sender task sends in the order the broadcasts were accepted.
+    /// under this lock, so the sender task sends in the order the broadcasts were accepted;
+    /// the sender task's end closes the outbox under it too (`Outbox`'s `Drop`).
     overflow: Arc<Mutex<VecDeque<Outgoing<P, M>>>>,
     cancel: CancellationToken,
     tasks: Mutex<Vec<Task>>,
@@ -637,6 +638,15 @@ where
         permit: Option<mpsc::Permit<'_, Outgoing<P, M>>>,
     ) -> Enqueued {
         let mut overflow = self.inner.lock_overflow();
+        // Once the sender task's end of the outbox is gone it sends nothing more and drops
+        // nothing more (see `Outbox`'s `Drop`, which closes it under this lock): a broadcast
+        // queued after that would wait, its `sent_to` pending, until the last handle dropped.
+        // This covers a caller whose permit was reserved before the engine stopped.
+        if self.inner.outbox.is_closed() {
+            drop(overflow);
+            drop(outgoing); // `M`'s `Drop` is user code: outside the lock.
+            return Enqueued::Closed;
+        }
         if overflow.is_empty() {
             let permit = match permit {
                 Some(permit) => Ok(permit),
@@ -810,6 +820,25 @@ async fn watch_stop<P, M, R>(
 struct Outbox<P, M> {
     queued: mpsc::Receiver<Outgoing<P, M>>,
     overflow: Arc<Mutex<VecDeque<Outgoing<P, M>>>>,
+}
+
+/// When the sender task ends (the engine stopped, or every handle dropped and everything was
+/// sent), what still waits is dropped now, not when the last handle goes: each broadcast's
+/// `sent_to` resolves to `Closed` and its message is freed. The outbox is closed under the
+/// overflow lock, and `Engine::enqueue` checks it under the same lock, so nothing is queued
+/// behind this drain (a broadcast that reserved room before the engine stopped included).
+impl<P, M> Drop for Outbox<P, M> {
+    fn drop(&mut self) {
+        let left: Vec<Outgoing<P, M>> = {
+            let mut overflow = self.overflow.lock().unwrap_or_else(PoisonError::into_inner);
+            self.queued.close();
+            std::iter::from_fn(|| self.queued.try_recv().ok())
+                .chain(overflow.drain(..))
+                .collect()
+        };
+        // User code (`M`'s `Drop`, what their inserts evicted) runs outside the lock.
+        drop(left);
+    }
 }
 
 impl<P, M> Outbox<P, M> {

@@ -1040,3 +1040,143 @@ async fn broadcast_cloned_to_neither_encodes_nor_frees_on_the_callers_task() {
     assert_eq!(freed.load(Ordering::SeqCst), 1, "freed by the sender task");
     engine.shutdown().await;
 }
+
+/// When the engine stops, what `try_broadcast` left in the overflow is freed at once, as what
+/// waits in the outbox is, not when the last engine handle goes. Before the fix the overflow
+/// kept its messages (8 MiB blocks, on a chain) for as long as anyone held a handle.
+#[tokio::test(start_paused = true)]
+async fn the_overflow_is_freed_when_the_engine_stops() {
+    use shardcast::Enqueued;
+    use shardcast::net::channel::{StaticPeerSet, unbounded};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    // No permits: the sender task holds the first broadcast and sends nothing.
+    let permits = Arc::new(tokio::sync::Semaphore::new(0));
+    let (sent, _frames) = tokio::sync::mpsc::unbounded_channel();
+    let (_network, receiver) = unbounded::<Peer>();
+    let buffer = Arc::new(Buffer::new(Config::new(DEQUE)).unwrap());
+    let engine = Engine::start(
+        buffer.clone(),
+        0,
+        RecordingSender { permits, sent },
+        receiver,
+        StaticPeerSet::new(vec![0, 1]),
+        EngineConfig::new(BlobConfig::default()).with_outbox(1),
+    )
+    .unwrap();
+    let freed = Arc::new(AtomicUsize::new(0));
+    let placed: Vec<Enqueued> = (0..3)
+        .map(|i| {
+            let message = Shared(Arc::new(Payload {
+                blob: Blob::new(format!("m{i}").into_bytes()),
+                encodes: Arc::default(),
+                freed: freed.clone(),
+            }));
+            engine.try_broadcast(Recipients::All, message)
+        })
+        .collect();
+    assert_eq!(
+        placed,
+        [Enqueued::Outbox, Enqueued::Overflow, Enqueued::Overflow]
+    );
+    engine.shutdown().await;
+    // The cache, the outbox and the overflow let go of all three, the handle still alive.
+    assert_eq!(freed.load(Ordering::SeqCst), 3, "every broadcast freed");
+    assert_eq!(engine.stats().outbox, 0);
+    drop(engine);
+}
+
+/// A message whose next clone runs a hook once: the hook runs inside the engine, between the
+/// steps of a broadcast.
+#[derive(Debug)]
+struct Tripwire {
+    blob: Blob,
+    hook: Arc<std::sync::Mutex<Option<Hook>>>,
+}
+
+struct Hook(Box<dyn FnOnce() + Send>);
+
+impl std::fmt::Debug for Hook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Hook")
+    }
+}
+
+impl Clone for Tripwire {
+    fn clone(&self) -> Self {
+        let hook = self.hook.lock().unwrap().take();
+        if let Some(Hook(hook)) = hook {
+            hook();
+        }
+        Self {
+            blob: self.blob.clone(),
+            hook: self.hook.clone(),
+        }
+    }
+}
+
+impl Message for Tripwire {
+    type Digest = [u8; 32];
+    fn digest(&self) -> [u8; 32] {
+        self.blob.digest()
+    }
+}
+
+impl shardcast::Codec for Tripwire {
+    type Config = BlobConfig;
+    fn encode(&self, buf: &mut bytes::BytesMut) {
+        self.blob.encode(buf);
+    }
+    fn read(buf: &mut bytes::Bytes, config: &BlobConfig) -> Result<Self, shardcast::DecodeError> {
+        Ok(Self {
+            blob: Blob::read(buf, config)?,
+            hook: Arc::default(),
+        })
+    }
+}
+
+/// A broadcast that reserved room in the outbox just before the engine stopped resolves its
+/// `sent_to` to `Closed`, as one made after the stop does. Before the fix, it was queued into
+/// the outbox after the sender task had let go of it, and its `sent_to` stayed pending until
+/// the last engine handle dropped: forever, for a caller that holds one and awaits it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broadcast_racing_the_engine_stop_resolves_closed() {
+    use shardcast::net::channel::{NullSender, StaticPeerSet, unbounded};
+    use tokio::sync::oneshot::error::TryRecvError;
+
+    let (network, receiver) = unbounded::<Peer>();
+    let buffer = Arc::new(Buffer::new(Config::new(DEQUE)).unwrap());
+    let engine = Engine::start(
+        buffer,
+        0,
+        NullSender,
+        receiver,
+        StaticPeerSet::new(vec![0, 1]),
+        EngineConfig::new(BlobConfig::default()),
+    )
+    .unwrap();
+    let message = Tripwire {
+        blob: blob("late"),
+        hook: Arc::default(),
+    };
+    // The broadcast's first clone (its insert, after it reserved room in the outbox) ends the
+    // engine's input, which stops the engine, and waits until every engine task has ended.
+    let watched = engine.clone();
+    *message.hook.lock().unwrap() = Some(Hook(Box::new(move || {
+        drop(network);
+        while watched.running_tasks() > 0 {
+            std::thread::yield_now();
+        }
+    })));
+    let (sent_to, mut answer) = tokio::sync::oneshot::channel();
+    engine
+        .broadcast_cloned_to(Recipients::All, message, sent_to)
+        .await;
+    assert!(engine.is_shut_down());
+    assert_eq!(
+        answer.try_recv(),
+        Err(TryRecvError::Closed),
+        "resolved, the engine handle still alive"
+    );
+    drop(engine);
+}

@@ -45,6 +45,9 @@
 //! slot (it polls its subscription under it); it drops a subscription, which takes a `digests`
 //! shard, only after releasing it.
 //!
+//! The engine ([`crate::engine`]) adds one mutex, its outbox's overflow: a leaf, taken with
+//! no buffer lock held, under which only the outbox's channel operations run (no user code).
+//!
 //! - Maps are used only through closures (`sync::ShardedMap`), so no shard guard
 //!   outlives a call, crosses an `.await`, or is alive while a deque lock is taken: the deque's
 //!   `Arc` is cloned out of the map first.
