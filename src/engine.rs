@@ -836,8 +836,14 @@ impl<P, M> Drop for Outbox<P, M> {
                 .chain(overflow.drain(..))
                 .collect()
         };
-        // User code (`M`'s `Drop`, what their inserts evicted) runs outside the lock.
-        drop(left);
+        // User code (`M`'s `Drop`, what their inserts evicted) runs outside the lock, one
+        // broadcast at a time: this may run while the sender task unwinds from a panic, where
+        // a second panic escaping a `Drop` would abort the process.
+        for outgoing in left {
+            if std::panic::catch_unwind(AssertUnwindSafe(|| drop(outgoing))).is_err() {
+                error!("dropping an unsent broadcast panicked");
+            }
+        }
     }
 }
 

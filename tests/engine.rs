@@ -1050,7 +1050,7 @@ async fn the_overflow_is_freed_when_the_engine_stops() {
     use shardcast::net::channel::{StaticPeerSet, unbounded};
     use std::sync::atomic::{AtomicUsize, Ordering};
 
-    // No permits: the sender task holds the first broadcast and sends nothing.
+    // No permits: the sender task takes the first broadcast and waits to send it.
     let permits = Arc::new(tokio::sync::Semaphore::new(0));
     let (sent, _frames) = tokio::sync::mpsc::unbounded_channel();
     let (_network, receiver) = unbounded::<Peer>();
@@ -1065,23 +1065,32 @@ async fn the_overflow_is_freed_when_the_engine_stops() {
     )
     .unwrap();
     let freed = Arc::new(AtomicUsize::new(0));
-    let placed: Vec<Enqueued> = (0..3)
-        .map(|i| {
-            let message = Shared(Arc::new(Payload {
-                blob: Blob::new(format!("m{i}").into_bytes()),
-                encodes: Arc::default(),
-                freed: freed.clone(),
-            }));
-            engine.try_broadcast(Recipients::All, message)
-        })
+    let message = |i: usize| {
+        Shared(Arc::new(Payload {
+            blob: Blob::new(format!("m{i}").into_bytes()),
+            encodes: Arc::default(),
+            freed: freed.clone(),
+        }))
+    };
+    assert_eq!(
+        engine.try_broadcast(Recipients::All, message(0)),
+        Enqueued::Outbox
+    );
+    // The sender task takes it out of the outbox, and waits for a permit to send it.
+    while engine.stats().outbox > 0 {
+        tokio::task::yield_now().await;
+    }
+    let placed: Vec<Enqueued> = (1..4)
+        .map(|i| engine.try_broadcast(Recipients::All, message(i)))
         .collect();
     assert_eq!(
         placed,
         [Enqueued::Outbox, Enqueued::Overflow, Enqueued::Overflow]
     );
     engine.shutdown().await;
-    // The cache, the outbox and the overflow let go of all three, the handle still alive.
-    assert_eq!(freed.load(Ordering::SeqCst), 3, "every broadcast freed");
+    // The cache, the sender task, the outbox and the overflow let go of all four, the handle
+    // still alive.
+    assert_eq!(freed.load(Ordering::SeqCst), 4, "every broadcast freed");
     assert_eq!(engine.stats().outbox, 0);
     drop(engine);
 }
@@ -1164,7 +1173,13 @@ async fn a_broadcast_racing_the_engine_stop_resolves_closed() {
     let watched = engine.clone();
     *message.hook.lock().unwrap() = Some(Hook(Box::new(move || {
         drop(network);
+        // A guard against a hang, not a measure of speed.
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
         while watched.running_tasks() > 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the engine's tasks did not end"
+            );
             std::thread::yield_now();
         }
     })));
@@ -1179,4 +1194,94 @@ async fn a_broadcast_racing_the_engine_stop_resolves_closed() {
         "resolved, the engine handle still alive"
     );
     drop(engine);
+}
+
+/// A message whose payload's `Drop` panics when armed.
+#[derive(Clone, Debug)]
+struct Fused(Arc<Fuse>);
+
+#[derive(Debug)]
+struct Fuse {
+    blob: Blob,
+    armed: bool,
+    dropped: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Drop for Fuse {
+    fn drop(&mut self) {
+        self.dropped
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if self.armed {
+            panic!("this message's drop panics");
+        }
+    }
+}
+
+impl Message for Fused {
+    type Digest = [u8; 32];
+    fn digest(&self) -> [u8; 32] {
+        self.0.blob.digest()
+    }
+}
+
+impl shardcast::Codec for Fused {
+    type Config = BlobConfig;
+    fn encode(&self, buf: &mut bytes::BytesMut) {
+        self.0.blob.encode(buf);
+    }
+    fn read(buf: &mut bytes::Bytes, config: &BlobConfig) -> Result<Self, shardcast::DecodeError> {
+        Ok(Self(Arc::new(Fuse {
+            blob: Blob::read(buf, config)?,
+            armed: false,
+            dropped: Arc::default(),
+        })))
+    }
+}
+
+/// A sender task that panics drops, while it unwinds, what waits behind it in the outbox and
+/// the overflow. A message whose `Drop` panics there must not abort the process (a second
+/// panic during unwinding would); afterwards a broadcast is refused as `Closed`.
+#[tokio::test(start_paused = true)]
+async fn a_panicking_drop_while_the_sender_task_unwinds_does_not_abort() {
+    use shardcast::Enqueued;
+    use shardcast::net::channel::{NullSender, StaticPeerSet, unbounded};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    let (_network, receiver) = unbounded::<Peer>();
+    let buffer = Arc::new(Buffer::new(Config::new(DEQUE)).unwrap());
+    // Our id (0) is not primary: nothing of ours is cached, the outbox holds the only copies.
+    let engine = Engine::start(
+        buffer.clone(),
+        0,
+        NullSender,
+        receiver,
+        StaticPeerSet::new(vec![1]),
+        EngineConfig::new(BlobConfig::default()).with_outbox(1),
+    )
+    .unwrap();
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let message = |text: &str, armed: bool| {
+        Fused(Arc::new(Fuse {
+            blob: blob(text),
+            armed,
+            dropped: dropped.clone(),
+        }))
+    };
+    // The first panics in the sender task once encoded; the second waits in the overflow.
+    let placed = [
+        engine.try_broadcast(Recipients::All, message("first", true)),
+        engine.try_broadcast(Recipients::All, message("second", true)),
+    ];
+    assert_eq!(placed, [Enqueued::Outbox, Enqueued::Overflow]);
+    assert!(buffer.get(&blob("second").digest()).is_none());
+    while dropped.load(Ordering::SeqCst) < 2 {
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(
+        engine.try_broadcast(Recipients::All, message("third", false)),
+        Enqueued::Closed,
+        "no sender task to take it"
+    );
+    assert_eq!(engine.stats().outbox, 0);
+    engine.shutdown().await;
 }
