@@ -188,6 +188,11 @@ impl<C> EngineConfig<C> {
     /// Most broadcasts waiting for the sender task (default 1,024, at least 1): when that many
     /// wait, [`Engine::broadcast`] waits for room before it inserts, which is back-pressure on
     /// the application, as the reference's bounded mailbox (`mailbox_size`) applies it.
+    ///
+    /// A waiting broadcast holds its message (and whatever its insert evicted from the cache,
+    /// which the sender task frees) until it is sent: memory the cache's bounds and its
+    /// `cached_bytes` gauge do not count, bounded by this many broadcasts of this node's own,
+    /// plus those [`Engine::try_broadcast`] placed in the overflow.
     pub fn with_outbox(mut self, broadcasts: usize) -> Self {
         self.outbox = broadcasts;
         self
