@@ -361,19 +361,32 @@ impl<P, M: Message> Clone for Engine<P, M> {
     }
 }
 
-/// Decrements the live-task count when a task ends, however it ends.
-struct LiveTask(Arc<AtomicUsize>);
+/// When a task ends, however it ends, stops the engine and decrements the live-task count.
+///
+/// Every task of the engine ends only once the engine stops (cancelled, an input ended, every
+/// handle dropped): one that ends otherwise panicked, in user code that runs on it (the
+/// transport's `Sender` or `Receiver`, the peer-set source, a message's `Drop`). The engine then
+/// stops whole, as the reference's one loop does, rather than run on without that task.
+struct LiveTask {
+    live: Arc<AtomicUsize>,
+    cancel: CancellationToken,
+}
 
 impl LiveTask {
-    fn new(live: &Arc<AtomicUsize>) -> Self {
+    fn new(live: &Arc<AtomicUsize>, cancel: &CancellationToken) -> Self {
         live.fetch_add(1, Ordering::SeqCst);
-        Self(live.clone())
+        Self {
+            live: live.clone(),
+            cancel: cancel.clone(),
+        }
     }
 }
 
 impl Drop for LiveTask {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
+        // Cancelled first: whoever sees the count fall sees the engine stopped.
+        self.cancel.cancel();
+        self.live.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -404,7 +417,10 @@ where
     ///
     /// The engine stops by itself when one of its inputs ends, as the reference's loop does:
     /// when the receiver fails, when the peer-set source closes (also when it is closed from
-    /// the start), and when the last handle is dropped (after sending what was queued).
+    /// the start), and when the last handle is dropped (after sending what was queued). It also
+    /// stops when user code panics on one of its tasks where the engine does not catch it (the
+    /// transport's `Sender` or `Receiver`, the peer-set source, a message's `Drop`), as a
+    /// panic ends the reference's loop.
     pub fn start_on<R: Runtime, S: Sender<P>>(
         runtime: &R,
         buffer: Arc<Buffer<P, M>>,
@@ -458,7 +474,8 @@ where
             max_frame_size: config.max_frame_size,
             counts: inner.counts.clone(),
         };
-        let spawn = |label, future| spawn_counted(runtime, label, &inner.live, future);
+        let spawn =
+            |label, future| spawn_counted(runtime, label, &inner.live, &inner.cancel, future);
         // One lane per worker. Its channel is unbounded: what it holds is bounded by the
         // worker's share of the budget and by `frame_queue` frames (`Queued::fits`).
         let mut lanes = Vec::with_capacity(config.workers);
@@ -747,14 +764,16 @@ where
     }
 }
 
-/// Spawns `future`, counted in `live` until it ends (however it ends).
+/// Spawns `future`, counted in `live` until it ends (however it ends); its end stops the engine
+/// (see [`LiveTask`]).
 fn spawn_counted<R: Runtime>(
     runtime: &R,
     label: &'static str,
     live: &Arc<AtomicUsize>,
+    cancel: &CancellationToken,
     future: std::pin::Pin<Box<dyn Future<Output = ()> + Send>>,
 ) -> Task {
-    let task = LiveTask::new(live);
+    let task = LiveTask::new(live, cancel);
     runtime.spawn(label, async move {
         let _task = task;
         future.await;

@@ -1285,3 +1285,54 @@ async fn a_panicking_drop_while_the_sender_task_unwinds_does_not_abort() {
     assert_eq!(engine.stats().outbox, 0);
     engine.shutdown().await;
 }
+
+/// A transport `Sender` that panics.
+struct PanickingSender;
+
+impl shardcast::net::Sender<Peer> for PanickingSender {
+    async fn send(
+        &mut self,
+        _recipients: Recipients<Peer>,
+        _message: bytes::Bytes,
+        _priority: bool,
+    ) -> Result<Vec<Peer>, shardcast::net::SendError> {
+        panic!("the transport's sender panics");
+    }
+}
+
+/// A panic in user code on one of the engine's tasks (here the transport's `Sender`, on the
+/// sender task) stops the whole engine, as a panic ends the reference's one loop: the buffer
+/// closes and its subscriptions resolve `Closed`. Before, the engine ran on without its sender
+/// task, receiving and caching, while every broadcast was refused.
+#[tokio::test(start_paused = true)]
+async fn a_panic_on_an_engine_task_stops_the_engine() {
+    use shardcast::Enqueued;
+    use shardcast::net::channel::{StaticPeerSet, unbounded};
+
+    let (_network, receiver) = unbounded::<Peer>();
+    let buffer = Arc::new(Buffer::new(Config::new(DEQUE)).unwrap());
+    let engine = Engine::start(
+        buffer.clone(),
+        0,
+        PanickingSender,
+        receiver,
+        StaticPeerSet::new(vec![0, 1]),
+        EngineConfig::new(BlobConfig::default()),
+    )
+    .unwrap();
+    let pending = buffer.subscribe(blob("never sent").digest());
+    let tasks = engine.running_tasks();
+    assert_eq!(
+        engine.try_broadcast(Recipients::All, blob("boom")),
+        Enqueued::Outbox
+    );
+    // The sender task takes the broadcast and panics in the transport.
+    while engine.running_tasks() == tasks {
+        tokio::task::yield_now().await;
+    }
+    assert!(engine.is_shut_down(), "the engine stopped");
+    engine.stopped().await;
+    assert_eq!(pending.await, Err(Closed), "the buffer closed");
+    engine.shutdown().await;
+    assert_eq!(engine.running_tasks(), 0);
+}
