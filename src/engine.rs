@@ -49,8 +49,9 @@
 //! the caller drops the returned [`SentTo`].
 //!
 //! When the engine stops (shutdown, the runtime's stop signal, the receiver failing, the
-//! peer-set source closing, the last handle dropped once every queued broadcast was sent, or on
-//! commonware the abort of the task that owns it), it closes the buffer: pending and later
+//! peer-set source closing, the last handle dropped once every queued broadcast was sent, a
+//! panic in user code on one of its tasks, or on commonware the abort of the task that owns
+//! it), it closes the buffer: pending and later
 //! subscriptions resolve to [`Closed`], the cache is freed, and queued sends that
 //! did not run resolve their [`SentTo`] to [`Closed`], as the reference engine's `Canceled`.
 //!
@@ -734,7 +735,8 @@ where
     }
 
     /// Resolves once the engine stops (shutdown, the runtime's stop signal, an input that
-    /// ended, or the last handle dropped and its broadcasts sent).
+    /// ended, the last handle dropped and its broadcasts sent, or a panic in user code on one
+    /// of its tasks).
     pub fn stopped(&self) -> impl Future<Output = ()> + Send + 'static {
         self.inner.cancel.clone().cancelled_owned()
     }

@@ -931,6 +931,18 @@ async fn broadcasts_are_encoded_by_the_sender_task_and_an_encode_panic_loses_onl
     );
 }
 
+/// Yields to the runtime's other tasks until `done`; fails, rather than hangs, if that never
+/// comes (under paused time a timeout would not fire).
+async fn yield_until(mut done: impl FnMut() -> bool, what: &str) {
+    for _ in 0..100_000 {
+        if done() {
+            return;
+        }
+        tokio::task::yield_now().await;
+    }
+    panic!("never happened: {what}");
+}
+
 /// A message shared behind an `Arc`, as commonware's blocks are: its clone is a pointer's.
 /// It counts its encodes, and `freed` counts the drops of its shared payload (the last holder
 /// gone: the free an 8 MiB block pays in `munmap`).
@@ -1077,9 +1089,7 @@ async fn the_overflow_is_freed_when_the_engine_stops() {
         Enqueued::Outbox
     );
     // The sender task takes it out of the outbox, and waits for a permit to send it.
-    while engine.stats().outbox > 0 {
-        tokio::task::yield_now().await;
-    }
+    yield_until(|| engine.stats().outbox == 0, "the sender task took it").await;
     let placed: Vec<Enqueued> = (1..4)
         .map(|i| engine.try_broadcast(Recipients::All, message(i)))
         .collect();
@@ -1274,9 +1284,7 @@ async fn a_panicking_drop_while_the_sender_task_unwinds_does_not_abort() {
     ];
     assert_eq!(placed, [Enqueued::Outbox, Enqueued::Overflow]);
     assert!(buffer.get(&blob("second").digest()).is_none());
-    while dropped.load(Ordering::SeqCst) < 2 {
-        tokio::task::yield_now().await;
-    }
+    yield_until(|| dropped.load(Ordering::SeqCst) == 2, "both dropped").await;
     assert_eq!(
         engine.try_broadcast(Recipients::All, message("third", false)),
         Enqueued::Closed,
@@ -1327,9 +1335,7 @@ async fn a_panic_on_an_engine_task_stops_the_engine() {
         Enqueued::Outbox
     );
     // The sender task takes the broadcast and panics in the transport.
-    while engine.running_tasks() == tasks {
-        tokio::task::yield_now().await;
-    }
+    yield_until(|| engine.running_tasks() < tasks, "the sender task ended").await;
     assert!(engine.is_shut_down(), "the engine stopped");
     engine.stopped().await;
     assert_eq!(pending.await, Err(Closed), "the buffer closed");
