@@ -39,7 +39,7 @@ pub(crate) struct Store<M: Message> {
     pub(crate) counts: Counts,
     pub(crate) metrics: Metrics,
     max_subscriptions: Option<usize>,
-    /// Set once by [`Store::close`]; read under a shard lock by [`Store::register`].
+    /// Set once by [`Store::mark_closed`]; read under a shard lock by [`Store::register`].
     closed: AtomicBool,
 }
 
@@ -174,7 +174,7 @@ impl<M: Message> Store<M> {
         }
     }
 
-    /// Whether [`close`](Self::close) has begun.
+    /// Whether [`mark_closed`](Self::mark_closed) has run (closing has begun).
     pub(crate) fn is_closed(&self) -> bool {
         self.closed.load(Ordering::Acquire)
     }
