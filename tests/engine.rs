@@ -776,25 +776,19 @@ impl shardcast::net::Sender<Peer> for RecordingSender {
 /// overflow's included after the last handle dropped.
 #[tokio::test(start_paused = true)]
 async fn try_broadcast_overflows_in_order_and_drains_on_drop() {
-    use shardcast::net::channel::{StaticPeerSet, unbounded};
     use shardcast::{Codec as _, Enqueued};
 
     let permits = Arc::new(tokio::sync::Semaphore::new(0));
     let (sent, mut frames) = tokio::sync::mpsc::unbounded_channel();
-    let (_network, receiver) = unbounded::<Peer>();
-    let buffer = Arc::new(Buffer::new(Config::new(DEQUE)).unwrap());
-    let engine = Engine::start(
-        buffer.clone(),
-        0,
+    let (_network, buffer, engine) = on_a_channel(
         RecordingSender {
             permits: permits.clone(),
             sent,
         },
-        receiver,
-        StaticPeerSet::new(vec![0, 1]),
+        vec![0, 1],
+        DEQUE,
         EngineConfig::new(BlobConfig::default()).with_outbox(2),
-    )
-    .unwrap();
+    );
     let blobs: Vec<Blob> = (0..6).map(|i| blob(&format!("m{i}"))).collect();
     let placed: Vec<Enqueued> = blobs
         .iter()
@@ -887,25 +881,19 @@ impl shardcast::Codec for Encoded {
 #[tokio::test(start_paused = true)]
 async fn broadcasts_are_encoded_by_the_sender_task_and_an_encode_panic_loses_only_that_one() {
     use shardcast::Codec as _;
-    use shardcast::net::channel::{StaticPeerSet, unbounded};
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     let permits = Arc::new(tokio::sync::Semaphore::new(0));
     let (sent, mut frames) = tokio::sync::mpsc::unbounded_channel();
-    let (_network, receiver) = unbounded::<Peer>();
-    let buffer = Arc::new(Buffer::new(Config::new(DEQUE)).unwrap());
-    let engine = Engine::start(
-        buffer.clone(),
-        0,
+    let (_network, buffer, engine) = on_a_channel(
         RecordingSender {
             permits: permits.clone(),
             sent,
         },
-        receiver,
-        StaticPeerSet::new(vec![0, 1]),
+        vec![0, 1],
+        DEQUE,
         EngineConfig::new(BlobConfig::default()),
-    )
-    .unwrap();
+    );
     let encodes = Arc::new(AtomicUsize::new(0));
     let first = Encoded(Blob::new(b"first".to_vec()), encodes.clone());
     let bomb = Encoded(Blob::new(vec![0xEE, 1, 2]), encodes.clone());
@@ -929,6 +917,40 @@ async fn broadcasts_are_encoded_by_the_sender_task_and_an_encode_panic_loses_onl
         frames.recv().await.is_none(),
         "the sender task drained and stopped"
     );
+}
+
+/// What [`on_a_channel`] starts: the network's pushing half (keep it, or the input ends and
+/// the engine stops), the buffer and the engine.
+type OnAChannel<M> = (
+    shardcast::net::channel::FrameSender<Peer>,
+    Arc<Buffer<Peer, M>>,
+    Engine<Peer, M>,
+);
+
+/// Node 0's engine on the channel transport, with `primary` as its one peer set and deques of
+/// `deque` messages.
+fn on_a_channel<M, S>(
+    sender: S,
+    primary: Vec<Peer>,
+    deque: usize,
+    config: EngineConfig<BlobConfig>,
+) -> OnAChannel<M>
+where
+    M: Message + shardcast::Codec<Config = BlobConfig>,
+    S: shardcast::net::Sender<Peer>,
+{
+    let (network, receiver) = shardcast::net::channel::unbounded::<Peer>();
+    let buffer = Arc::new(Buffer::new(Config::new(deque)).unwrap());
+    let engine = Engine::start(
+        buffer.clone(),
+        0,
+        sender,
+        receiver,
+        shardcast::net::channel::StaticPeerSet::new(primary),
+        config,
+    )
+    .unwrap();
+    (network, buffer, engine)
 }
 
 /// Yields to the runtime's other tasks until `done`; fails, rather than hangs, if that never
@@ -992,26 +1014,20 @@ impl shardcast::Codec for Shared {
 #[tokio::test(start_paused = true)]
 async fn broadcast_cloned_to_neither_encodes_nor_frees_on_the_callers_task() {
     use shardcast::Codec as _;
-    use shardcast::net::channel::{StaticPeerSet, unbounded};
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     let permits = Arc::new(tokio::sync::Semaphore::new(0));
     let (sent, mut frames) = tokio::sync::mpsc::unbounded_channel();
-    let (_network, receiver) = unbounded::<Peer>();
     // One message per deque: each insert under our id evicts the one before.
-    let buffer = Arc::new(Buffer::new(Config::new(1)).unwrap());
-    let engine = Engine::start(
-        buffer.clone(),
-        0,
+    let (_network, buffer, engine) = on_a_channel(
         RecordingSender {
             permits: permits.clone(),
             sent,
         },
-        receiver,
-        StaticPeerSet::new(vec![0, 1]),
+        vec![0, 1],
+        1,
         EngineConfig::new(BlobConfig::default()),
-    )
-    .unwrap();
+    );
     let (encodes, freed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
     let shared = |text: &str| {
         Shared(Arc::new(Payload {
@@ -1059,23 +1075,17 @@ async fn broadcast_cloned_to_neither_encodes_nor_frees_on_the_callers_task() {
 #[tokio::test(start_paused = true)]
 async fn the_overflow_is_freed_when_the_engine_stops() {
     use shardcast::Enqueued;
-    use shardcast::net::channel::{StaticPeerSet, unbounded};
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     // No permits: the sender task takes the first broadcast and waits to send it.
     let permits = Arc::new(tokio::sync::Semaphore::new(0));
     let (sent, _frames) = tokio::sync::mpsc::unbounded_channel();
-    let (_network, receiver) = unbounded::<Peer>();
-    let buffer = Arc::new(Buffer::new(Config::new(DEQUE)).unwrap());
-    let engine = Engine::start(
-        buffer.clone(),
-        0,
+    let (_network, _buffer, engine) = on_a_channel(
         RecordingSender { permits, sent },
-        receiver,
-        StaticPeerSet::new(vec![0, 1]),
+        vec![0, 1],
+        DEQUE,
         EngineConfig::new(BlobConfig::default()).with_outbox(1),
-    )
-    .unwrap();
+    );
     let freed = Arc::new(AtomicUsize::new(0));
     let message = |i: usize| {
         Shared(Arc::new(Payload {
@@ -1160,20 +1170,15 @@ impl shardcast::Codec for Tripwire {
 /// the last engine handle dropped: forever, for a caller that holds one and awaits it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broadcast_racing_the_engine_stop_resolves_closed() {
-    use shardcast::net::channel::{NullSender, StaticPeerSet, unbounded};
+    use shardcast::net::channel::NullSender;
     use tokio::sync::oneshot::error::TryRecvError;
 
-    let (network, receiver) = unbounded::<Peer>();
-    let buffer = Arc::new(Buffer::new(Config::new(DEQUE)).unwrap());
-    let engine = Engine::start(
-        buffer,
-        0,
+    let (network, _buffer, engine) = on_a_channel(
         NullSender,
-        receiver,
-        StaticPeerSet::new(vec![0, 1]),
+        vec![0, 1],
+        DEQUE,
         EngineConfig::new(BlobConfig::default()),
-    )
-    .unwrap();
+    );
     let message = Tripwire {
         blob: blob("late"),
         hook: Arc::default(),
@@ -1254,21 +1259,16 @@ impl shardcast::Codec for Fused {
 #[tokio::test(start_paused = true)]
 async fn a_panicking_drop_while_the_sender_task_unwinds_does_not_abort() {
     use shardcast::Enqueued;
-    use shardcast::net::channel::{NullSender, StaticPeerSet, unbounded};
+    use shardcast::net::channel::NullSender;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
-    let (_network, receiver) = unbounded::<Peer>();
-    let buffer = Arc::new(Buffer::new(Config::new(DEQUE)).unwrap());
     // Our id (0) is not primary: nothing of ours is cached, the outbox holds the only copies.
-    let engine = Engine::start(
-        buffer.clone(),
-        0,
+    let (_network, buffer, engine) = on_a_channel(
         NullSender,
-        receiver,
-        StaticPeerSet::new(vec![1]),
+        vec![1],
+        DEQUE,
         EngineConfig::new(BlobConfig::default()).with_outbox(1),
-    )
-    .unwrap();
+    );
     let dropped = Arc::new(AtomicUsize::new(0));
     let message = |text: &str, armed: bool| {
         Fused(Arc::new(Fuse {
@@ -1315,19 +1315,13 @@ impl shardcast::net::Sender<Peer> for PanickingSender {
 #[tokio::test(start_paused = true)]
 async fn a_panic_on_an_engine_task_stops_the_engine() {
     use shardcast::Enqueued;
-    use shardcast::net::channel::{StaticPeerSet, unbounded};
 
-    let (_network, receiver) = unbounded::<Peer>();
-    let buffer = Arc::new(Buffer::new(Config::new(DEQUE)).unwrap());
-    let engine = Engine::start(
-        buffer.clone(),
-        0,
+    let (_network, buffer, engine) = on_a_channel(
         PanickingSender,
-        receiver,
-        StaticPeerSet::new(vec![0, 1]),
+        vec![0, 1],
+        DEQUE,
         EngineConfig::new(BlobConfig::default()),
-    )
-    .unwrap();
+    );
     let pending = buffer.subscribe(blob("never sent").digest());
     let tasks = engine.running_tasks();
     assert_eq!(
