@@ -51,9 +51,9 @@
 //! When the engine stops (shutdown, the runtime's stop signal, the receiver failing, the
 //! peer-set source closing, the last handle dropped once every queued broadcast was sent, a
 //! panic in user code on one of its tasks, or on commonware the abort of the task that owns
-//! it), it closes the buffer: pending and later
-//! subscriptions resolve to [`Closed`], the cache is freed, and queued sends that
-//! did not run resolve their [`SentTo`] to [`Closed`], as the reference engine's `Canceled`.
+//! it), it closes the buffer: pending and later subscriptions resolve to [`Closed`], the cache
+//! is freed, and queued sends that did not run resolve their [`SentTo`] to [`Closed`], as the
+//! reference engine's `Canceled`.
 //!
 //! # Order and memory on the receive path
 //!

@@ -224,9 +224,9 @@ where
     /// completes when the engine stops: on the runtime's stop signal, when the receiver fails,
     /// when the peer-set subscription closes, when every mailbox is dropped (after sending
     /// every broadcast accepted), and when user code panics on one of its tasks (the network's
-    /// sender or receiver, the peer provider, a message's `Drop`). When it stops, the buffer closes: pending and later
-    /// subscriptions resolve to the channel's error, `get` returns `None`, `broadcast`
-    /// answers [`Feedback::Closed`].
+    /// sender or receiver, the peer provider, a message's `Drop`). When it stops, the buffer
+    /// closes: pending and later subscriptions resolve to the channel's error, `get` returns
+    /// `None`, `broadcast` answers [`Feedback::Closed`].
     pub fn start<S, R>(self, (sender, receiver): (S, R)) -> Handle<()>
     where
         S: commonware_p2p::Sender<PublicKey = P>,

@@ -466,8 +466,9 @@ where
     /// runtime stops (`context.stopped()`), when the network receiver fails, when the peer-set
     /// subscription closes, when every mailbox is dropped (after sending every broadcast
     /// asked for), and when user code panics on one of its tasks (the network's sender or
-    /// receiver, the peer provider, a message's `Drop`). When it stops, the buffer closes: pending and later subscriptions resolve
-    /// to the channel's error (`Canceled`), `get` returns `None`.
+    /// receiver, the peer provider, a message's `Drop`). When it stops, the buffer closes:
+    /// pending and later subscriptions resolve to the channel's error (`Canceled`), `get`
+    /// returns `None`.
     pub fn start<S, R>(self, (sender, receiver): (S, R)) -> Handle<()>
     where
         S: commonware_p2p::Sender<PublicKey = P>,
